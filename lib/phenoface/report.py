@@ -1,0 +1,166 @@
+"""Recorded metrics, report figures and the ``reports/index.html`` page.
+
+Contract: every notebook records its headline numbers as a flat JSON object (name -> number or
+string) in ``<reports>/metrics/<notebook stem>.json``; the index page shows them beside a link to the
+rendered notebook and the figures the notebook saved under ``<reports>/figures/<stem>/``.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import numbers
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Mapping
+
+from .config import atomic_path, repo_root, write_json
+
+
+def reports_dir(path: str | os.PathLike | None = None) -> Path:
+    if path:
+        return Path(path).resolve()
+    return Path(os.environ.get("PHENOFACE_REPORTS", repo_root() / "reports")).resolve()
+
+
+def _flat_value(name: str, value: Any) -> float | int | str:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        value = float(value)
+        if math.isnan(value) or math.isinf(value):
+            return str(value)  # JSON has no NaN; keep it visible rather than dropping the metric
+        return value
+    if isinstance(value, str):
+        return value
+    raise TypeError(f"metric {name!r} must be a number or a string, got {type(value).__name__}")
+
+
+def record_metrics(stem: str, metrics: Mapping[str, Any], metrics_dir: str | os.PathLike | None = None) -> Path:
+    """Write ``metrics`` (flat: name -> number or string) to ``<metrics_dir>/<stem>.json`` atomically."""
+    folder = Path(metrics_dir) if metrics_dir else reports_dir() / "metrics"
+    flat = {str(k): _flat_value(str(k), v) for k, v in metrics.items()}
+    return write_json(folder / f"{stem}.json", flat)
+
+
+def read_metrics(stem: str, metrics_dir: str | os.PathLike | None = None) -> dict[str, Any]:
+    folder = Path(metrics_dir) if metrics_dir else reports_dir() / "metrics"
+    path = folder / f"{stem}.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def save_figure(fig, stem: str, name: str, figures_dir: str | os.PathLike | None = None, dpi: int = 110) -> Path:
+    """Save a matplotlib figure as ``<figures_dir>/<stem>/<name>.png`` (atomically) for the index."""
+    folder = Path(figures_dir) if figures_dir else reports_dir() / "figures"
+    target = folder / stem / f"{name}.png"
+    with atomic_path(target) as tmp:
+        fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
+    return target
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _notebook_title(path: Path) -> str:
+    try:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        for cell in nb.get("cells", []):
+            if cell.get("cell_type") == "markdown":
+                for line in "".join(cell.get("source", "")).splitlines():
+                    if line.startswith("#"):
+                        return line.lstrip("#").strip()
+    except (OSError, ValueError):
+        pass
+    return path.stem
+
+
+_STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2rem auto;max-width:1100px;color:#222;padding:0 1rem}
+h1{margin-bottom:.2rem} .sub{color:#666;margin-top:0}
+section{border:1px solid #ddd;border-radius:8px;padding:1rem 1.2rem;margin:1.2rem 0}
+section h2{margin:.1rem 0 .6rem;font-size:1.2rem}
+table{border-collapse:collapse;font-size:.9rem;margin:.4rem 0} td,th{border-bottom:1px solid #eee;padding:.2rem .8rem;text-align:left}
+td.num{text-align:right;font-variant-numeric:tabular-nums}
+.status{font-size:.8rem;padding:.1rem .5rem;border-radius:4px;margin-left:.5rem}
+.ok{background:#e3f6e8;color:#17642b}.skipped{background:#eef;color:#335}.failed{background:#fde8e8;color:#8a1c1c}
+.figs{display:flex;flex-wrap:wrap;gap:.8rem}.figs figure{margin:0;max-width:48%}.figs img{max-width:100%;border:1px solid #eee}
+figcaption{font-size:.8rem;color:#555}
+"""
+
+# Marks each figure as rendered once the browser has decoded it, so a headless check can read the
+# DOM and know the figures displayed (not just that <img> tags exist).
+_CHECK_SCRIPT = """
+window.addEventListener('load', function () {
+  var imgs = Array.prototype.slice.call(document.querySelectorAll('img'));
+  var ok = imgs.filter(function (i) { return i.complete && i.naturalWidth > 0; });
+  ok.forEach(function (i) { i.setAttribute('data-rendered', '1'); });
+  document.body.setAttribute('data-figures', ok.length + '/' + imgs.length);
+});
+"""
+
+
+def build_index(reports: str | os.PathLike | None = None, notebooks: str | os.PathLike | None = None,
+                profile: str | None = None) -> Path:
+    """(Re)write ``reports/index.html`` from the rendered notebooks, metrics, figures and run log."""
+    root = reports_dir(reports)
+    nb_dir = Path(notebooks) if notebooks else repo_root() / "notebooks"
+    run_log = {}
+    if (root / "run.json").is_file():
+        run_log = json.loads((root / "run.json").read_text(encoding="utf-8"))
+    steps = run_log.get("steps", {})
+    stems = sorted({p.stem for p in nb_dir.glob("[0-9][0-9]_*.ipynb")}
+                   | {p.stem for p in (root / "metrics").glob("*.json")})
+    parts = [
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
+        "<title>phenoface reports</title>", f"<style>{_STYLE}</style>",
+        f"<script>{_CHECK_SCRIPT}</script></head><body>",
+        "<h1>phenoface reports</h1>",
+        f"<p class='sub'>Profile <b>{html.escape(str(profile or run_log.get('profile', '?')))}</b> · "
+        f"index written {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}</p>",
+    ]
+    for stem in stems:
+        step = steps.get(stem, {})
+        status = step.get("status", "")
+        title = _notebook_title(nb_dir / f"{stem}.ipynb")
+        link = f"{stem}.html"
+        parts.append(f"<section id='{html.escape(stem)}'><h2>")
+        if (root / link).is_file():
+            parts.append(f"<a href='{html.escape(link)}'>{html.escape(stem)}</a> — {html.escape(title)}")
+        else:
+            parts.append(f"{html.escape(stem)} — {html.escape(title)}")
+        if status:
+            seconds = step.get("seconds")
+            extra = f" · {seconds:.0f} s" if isinstance(seconds, (int, float)) else ""
+            parts.append(f"<span class='status {html.escape(status)}'>{html.escape(status)}{extra}</span>")
+        parts.append("</h2>")
+        if step.get("error"):
+            parts.append(f"<pre>{html.escape(step['error'][-2000:])}</pre>")
+        metrics = read_metrics(stem, root / "metrics")
+        if metrics:
+            parts.append("<table><tr><th>metric</th><th>value</th></tr>")
+            for k, v in metrics.items():
+                cls = " class='num'" if isinstance(v, (int, float)) else ""
+                parts.append(f"<tr><td>{html.escape(k)}</td><td{cls}>{html.escape(_fmt(v))}</td></tr>")
+            parts.append("</table>")
+        figs = sorted((root / "figures" / stem).glob("*.png"))
+        if figs:
+            parts.append("<div class='figs'>")
+            for fig in figs:
+                rel = fig.relative_to(root).as_posix()
+                parts.append(f"<figure><img src='{html.escape(rel)}' alt='{html.escape(fig.stem)}' loading='eager'>"
+                             f"<figcaption>{html.escape(fig.stem.replace('_', ' '))}</figcaption></figure>")
+            parts.append("</div>")
+        parts.append("</section>")
+    parts.append("</body></html>")
+    target = root / "index.html"
+    with atomic_path(target) as tmp:
+        tmp.write_text("\n".join(parts), encoding="utf-8")
+    return target

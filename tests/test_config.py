@@ -1,0 +1,37 @@
+import json
+
+import numpy as np
+import pytest
+
+from phenoface import config
+
+
+def test_profiles_load_and_share_names():
+    names = None
+    for profile in config.PROFILES:
+        params = config.load_params(profile)
+        assert params["PROFILE"] == profile
+        assert not any("KEY" in k.upper() or "TOKEN" in k.upper() for k in params), "secrets never in params"
+        names = names or set(params)
+        assert set(params) == names, f"{profile}.yaml must define the same parameter names"
+    with pytest.raises(ValueError, match="Unknown profile"):
+        config.load_params("huge")
+
+
+def test_atomic_write_leaves_old_file_on_failure(tmp_path):
+    target = tmp_path / "m.json"
+    config.write_json(target, {"a": 1})
+    with pytest.raises(RuntimeError):
+        with config.atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("crash mid-write")
+    assert json.loads(target.read_text()) == {"a": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["m.json"]
+
+
+def test_seed_everything_is_deterministic():
+    a = config.seed_everything(3).random(4)
+    b = config.seed_everything(3).random(4)
+    assert np.array_equal(a, b)
+    with pytest.raises(ValueError, match="SEED"):
+        config.seed_everything(-1)

@@ -1,0 +1,34 @@
+import json
+
+import matplotlib.pyplot as plt
+import pytest
+
+from phenoface import report
+
+
+def test_record_metrics_is_flat_and_typed(tmp_path):
+    path = report.record_metrics("00_data", {"n": 3, "rate": 0.5, "model": "x", "bad": float("nan"), "flag": True},
+                                 metrics_dir=tmp_path)
+    data = json.loads(path.read_text())
+    assert data == {"n": 3, "rate": 0.5, "model": "x", "bad": "nan", "flag": 1}
+    with pytest.raises(TypeError, match="'nested'"):
+        report.record_metrics("00_data", {"nested": {"a": 1}}, metrics_dir=tmp_path)
+    assert report.read_metrics("00_data", tmp_path)["n"] == 3
+
+
+def test_index_lists_metrics_figures_and_status(tmp_path):
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    (nbs / "00_data.ipynb").write_text(json.dumps({"cells": [{"cell_type": "markdown", "source": "# Data\ntext"}]}))
+    reports = tmp_path / "reports"
+    report.record_metrics("00_data", {"cohort_faces_per_s": 1234.5}, metrics_dir=reports / "metrics")
+    fig, ax = plt.subplots()
+    ax.plot([0, 1])
+    report.save_figure(fig, "00_data", "a_line", figures_dir=reports / "figures")
+    (reports / "00_data.html").write_text("<html></html>")
+    (reports / "run.json").write_text(json.dumps({"profile": "smoke", "steps": {"00_data": {"status": "ok", "seconds": 3}}}))
+    page = report.build_index(reports, notebooks=nbs).read_text()
+    assert "href='00_data.html'" in page and "Data" in page
+    assert "cohort_faces_per_s" in page and "1234" in page
+    assert "figures/00_data/a_line.png" in page
+    assert "status ok" in page
