@@ -11,6 +11,13 @@ NOTEBOOKS = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb
 REQUIRED = {
     "00_data": {"cohort_images", "cohort_diseases", "renderable_terms", "cohort_faces_per_s",
                 "mediapipe_found_rate", "mediapipe_nme", "real_photos_with_face"},
+    "02_kg_profiles": {"kg_triples", "kg_entities", "face_triples", "link_mrr", "link_hits10", "baseline_mrr",
+                       "baseline_hits10", "build_seconds"},
+    "03_llm_profiles": {"llm_model", "llm_replies", "llm_failures", "grounding_rate", "kg_precision", "kg_recall",
+                        "seconds"},
+    "04_image_profiles": {"image_profile_precision_at_k", "kg_profile_precision_at_k"},
+    "07_evaluate": {"regressor_nme", "recogniser_top1", "recogniser_top5", "severity_spearman",
+                    "progression_order_accuracy", "memorisation_rate", "fd_real_vs_heldout"},
 }
 
 pytestmark = [pytest.mark.notebook, pytest.mark.slow]

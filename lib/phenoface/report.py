@@ -90,7 +90,7 @@ table{border-collapse:collapse;font-size:.9rem;margin:.4rem 0} td,th{border-bott
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 .status{font-size:.8rem;padding:.1rem .5rem;border-radius:4px;margin-left:.5rem}
 .ok{background:#e3f6e8;color:#17642b}.skipped{background:#eef;color:#335}.failed{background:#fde8e8;color:#8a1c1c}
-.figs{display:flex;flex-wrap:wrap;gap:.8rem}.figs figure{margin:0;max-width:48%}.figs img{max-width:100%;border:1px solid #eee}
+.figs{display:flex;flex-wrap:wrap;gap:.8rem}.figs figure{margin:0;max-width:48%}.figs img{max-width:100%;max-height:520px;border:1px solid #eee}
 figcaption{font-size:.8rem;color:#555}
 """
 
