@@ -95,7 +95,9 @@ def execute(nb_path: Path, out_path: Path, params_file: Path, timeout: int, over
                "--progress-bar"]
         for name, value in (overrides or {}).items():
             cmd += ["-p", name, str(value)]
-        proc = subprocess.run(cmd, text=True, stderr=subprocess.PIPE)
+        # A non-inline MPLBACKEND (e.g. Agg from a test runner) would stop figures reaching the notebook.
+        env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+        proc = subprocess.run(cmd, text=True, stderr=subprocess.PIPE, env=env)
         if proc.returncode != 0:
             raise RuntimeError(_papermill_error(proc.stderr, tmp))
         tmp.write_text(scrub_secrets(tmp.read_text(encoding="utf-8")), encoding="utf-8")
