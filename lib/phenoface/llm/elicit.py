@@ -1,0 +1,168 @@
+"""Elicitation: ask the LLM per disease and age band, retry malformed replies a bounded number of
+times, record failures; mine hard negatives against the disease's nearest diseases in the KG; ground
+every phrase to HPO; turn grounded claims into per-band ``llm`` evidence values.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import pandas as pd
+
+from .. import hpo
+from .client import LLM
+from .ground import DEFAULT_THRESHOLD, ground, matched_text
+from .parse import Parsed, parse_features, parse_negatives
+from .prompts import TYPICAL, feature_messages, negative_messages, retry_messages
+
+UNSTATED_TYPICAL = TYPICAL["common"]  # a claim without a usable "typical" counts as common
+
+
+def _ask(llm: LLM, messages: list[dict], parse: Callable[[str], Parsed], retries: int, max_tokens: int,
+         row: dict) -> tuple[list[dict], Parsed]:
+    """One request plus at most ``retries`` retries; every attempt becomes a reply row."""
+    rows, parsed, msgs = [], Parsed("malformed", problem="not asked"), messages
+    for attempt in range(int(retries) + 1):
+        reply = llm.chat(msgs, max_tokens=max_tokens)
+        parsed = parse(reply.text)
+        rows.append({**row, "attempt": attempt, "status": parsed.status, "problem": parsed.problem,
+                     "items": len(parsed.items), "reply": reply.text, "model_id": reply.model_id,
+                     "cached": reply.cached, "seconds": reply.seconds, "finish_reason": reply.finish_reason,
+                     "completion_tokens": reply.completion_tokens, "prompt": msgs[-1]["content"]})
+        if parsed.status != "malformed":
+            break
+        msgs = retry_messages(messages, reply.text, parsed.problem)
+    if parsed.status == "malformed":
+        rows[-1]["status"] = "failed"
+    return rows, parsed
+
+
+def _over(deadline: float | None) -> bool:
+    return deadline is not None and time.monotonic() > deadline
+
+
+def elicit_features(llm: LLM, diseases: dict[str, str], bands, n_features: int = 5, max_tokens: int = 96,
+                    retries: int = 1, deadline: float | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Ask for each disease (id -> name) at each band. Returns ``(replies, claims)``: one row per
+    attempt (status ok / salvaged / malformed / failed / skipped) and one per claimed phrase."""
+    replies, claims = [], []
+    for d, name in diseases.items():
+        for band in bands:
+            row = {"kind": "features", "disease_id": d, "disease_name": name, "band": band}
+            if _over(deadline):
+                replies.append({**row, "attempt": 0, "status": "skipped", "problem": "time budget spent", "items": 0})
+                continue
+            rows, parsed = _ask(llm, feature_messages(name, band, n_features),
+                                lambda text, b=band: parse_features(text, b, n_features), retries, max_tokens, row)
+            replies += rows
+            for item in parsed.items:
+                claims.append({"disease_id": d, "disease_name": name, "band": band, "phrase": item["phrase"],
+                               "typical": item["typical"], "band_given": item["band_given"],
+                               "reply_status": parsed.status, "model_id": rows[-1]["model_id"]})
+    cols = ["disease_id", "disease_name", "band", "phrase", "typical", "band_given", "reply_status", "model_id"]
+    return pd.DataFrame(replies), pd.DataFrame(claims, columns=cols)
+
+
+def facial_annotations() -> dict[str, set[str]]:
+    """Disease -> facial HPO terms annotated to it (HPO, NOT and 0 % excluded)."""
+    ann = hpo.annotations()
+    ann = ann[ann["hpo_id"].isin(hpo.facial_terms()) & ~(ann["frequency"] == 0.0)]
+    return {d: set(g) for d, g in ann.groupby("disease_id")["hpo_id"]}
+
+
+def annotated_terms(disease_ids) -> dict[str, set[str]]:
+    table = facial_annotations()
+    return {d: table.get(d, set()) for d in disease_ids}
+
+
+def nearest_diseases(disease_id: str, k: int = 3, annotations: dict[str, set[str]] | None = None
+                     ) -> list[tuple[str, str, float]]:
+    """The ``k`` diseases whose facial HPO annotations overlap most (Jaccard) with ``disease_id``'s:
+    ``[(id, name, jaccard)]``."""
+    table = facial_annotations() if annotations is None else annotations
+    mine = table.get(disease_id, set())
+    if not mine:
+        return []
+    names = hpo.disease_names()
+    scores = []
+    for other, terms in table.items():
+        if other == disease_id or not (terms & mine):
+            continue
+        scores.append((len(terms & mine) / len(terms | mine), other))
+    scores.sort(key=lambda s: (-s[0], s[1]))
+    out, seen_names = [], {names.get(disease_id, "").lower()}
+    for score, other in scores:
+        name = names.get(other, other)
+        if name.lower() in seen_names:  # the same disease under another id
+            continue
+        seen_names.add(name.lower())
+        out.append((other, name, round(score, 4)))
+        if len(out) >= k:
+            break
+    return out
+
+
+def mine_negatives(llm: LLM, diseases: dict[str, str], neighbours: dict[str, list[tuple[str, str, float]]],
+                   n_features: int = 3, max_tokens: int = 96, retries: int = 1, deadline: float | None = None
+                   ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Generative negative mining: ``(replies, items)``, items with kind distinguishing / absent."""
+    replies, items = [], []
+    for d, name in diseases.items():
+        near = [n for _, n, _ in neighbours.get(d, [])]
+        row = {"kind": "negatives", "disease_id": d, "disease_name": name, "band": "all"}
+        if _over(deadline):
+            replies.append({**row, "attempt": 0, "status": "skipped", "problem": "time budget spent", "items": 0})
+            continue
+        rows, parsed = _ask(llm, negative_messages(name, near, n_features),
+                            lambda text: parse_negatives(text, n_features), retries, max_tokens, row)
+        replies += rows
+        for item in parsed.items:
+            items.append({"disease_id": d, "disease_name": name, "kind": item["kind"], "phrase": item["phrase"],
+                          "neighbours": "; ".join(near), "reply_status": parsed.status,
+                          "model_id": rows[-1]["model_id"]})
+    cols = ["disease_id", "disease_name", "kind", "phrase", "neighbours", "reply_status", "model_id"]
+    return pd.DataFrame(replies), pd.DataFrame(items, columns=cols)
+
+
+def ground_table(table: pd.DataFrame, annotated: dict[str, set[str]], threshold: float = DEFAULT_THRESHOLD
+                 ) -> pd.DataFrame:
+    """``table`` (with disease_id, phrase) plus hpo_id, hpo_name, similarity, nearest HPO text and
+    whether the grounded term matches an annotation of that disease (``in_kg``)."""
+    from .ground import related
+
+    out = table.copy()
+    if out.empty:
+        for c in ("hpo_id", "hpo_name", "similarity", "nearest_hpo_text", "in_kg"):
+            out[c] = pd.Series(dtype=object)
+        return out
+    phrases = out["phrase"].tolist()
+    g = ground(phrases, threshold=threshold)
+    names = hpo.term_names()
+    out["hpo_id"] = [t for _, t, _ in g]
+    out["hpo_name"] = [names.get(t, "") if t else "" for _, t, _ in g]
+    out["similarity"] = [s for _, _, s in g]
+    out["nearest_hpo_text"] = matched_text(phrases)
+    out["in_kg"] = [bool(t) and any(related(t, a) for a in annotated.get(d, ())) for d, t in
+                    zip(out["disease_id"], out["hpo_id"])]
+    return out
+
+
+def llm_evidence(grounded: pd.DataFrame, bands, all_band: str = "all") -> dict[str, dict[str, dict[str, float]]]:
+    """Grounded claims -> ``{disease_id: {band: {hpo_id: value}}}`` for ``Profile.with_evidence``.
+
+    The value is the claimed typicality as an HPO frequency midpoint (very common 0.895, common 0.545,
+    occasional 0.17; unstated counts as common); the largest claim wins. Bands that were asked get
+    their own claims, ``all`` the largest over them; bands not asked get none (no LLM evidence)."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    rows = grounded[grounded["hpo_id"].notna() & (grounded["hpo_id"] != "")] if len(grounded) else grounded
+    for d in sorted(set(grounded["disease_id"])) if len(grounded) else []:
+        per = {b: {} for b in bands}
+        per[all_band] = {}
+        for _, r in rows[rows["disease_id"] == d].iterrows():
+            v = TYPICAL.get(r["typical"], UNSTATED_TYPICAL)
+            for b in (r["band"], all_band):
+                if b in per:
+                    per[b][r["hpo_id"]] = max(per[b].get(r["hpo_id"], 0.0), v)
+        out[d] = per
+    return out
