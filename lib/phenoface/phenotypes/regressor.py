@@ -207,7 +207,7 @@ def train_regressor(images, landmarks, epochs: int = 12, seed: int = 0, batch_si
                 loss.backward()
                 opt.step()
                 sched.step()
-                total += float(loss)
+                total += loss.item()
             losses.append(total / steps)
     finally:
         torch.use_deterministic_algorithms(deterministic)

@@ -10,11 +10,12 @@ Later evidence (llm, images) joins through ``Profile.with_evidence`` and :func:`
 """
 
 from .fusion import DEFAULT_WEIGHTS, fuse
+from .images import learn_image_profile
 from .kg import ONSET_YEARS, kg_profile
 from .profile import (ALL, BANDS, NO_EVIDENCE, SCHEMA, Evidence, Profile, ProfileSchemaError, TermEntry,
                       load_profiles, profile_matrix, renderable_vocabulary, save_profiles, term_phrase,
                       validate)
 
-__all__ = ["Profile", "kg_profile", "fuse", "DEFAULT_WEIGHTS", "Evidence", "TermEntry", "SCHEMA",
+__all__ = ["Profile", "kg_profile", "learn_image_profile", "fuse", "DEFAULT_WEIGHTS", "Evidence", "TermEntry", "SCHEMA",
            "ProfileSchemaError", "validate", "save_profiles", "load_profiles", "renderable_vocabulary",
            "term_phrase", "profile_matrix", "BANDS", "ALL", "NO_EVIDENCE", "ONSET_YEARS"]

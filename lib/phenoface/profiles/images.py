@@ -1,0 +1,199 @@
+"""Image-learned profiles: which measured phenotypes set a disease's faces apart from unaffected ones.
+
+For every term, an ordinary least-squares model over positives (one disease) and negatives
+(unaffected) adjusts for age and sex, because the cohort's faces (and real ones) change with both::
+
+    measurement ~ 1 + is_positive + age + age^2 + sex
+
+(age standardised over the pooled sample; sex coded F = 0, M = 1; any other numeric covariate
+column is added linearly). The **effect** is the coefficient of ``is_positive`` divided by the
+residual standard deviation: a covariate-adjusted standardised mean difference (Cohen's d in
+residual-SD units), with a 95 % confidence interval from the t distribution. Meter columns are
+oriented so that larger means more of the phenotype, so a term the disease shows has a positive
+effect; the ranking is by effect, descending.
+
+A disease with fewer than ``min_positives`` usable faces (default 20) is *flagged*: its effects
+are still computed and shown, but it gets no ranking-based score and no image evidence in its
+profile. Faces without landmarks (NaN rows) are not used and are counted in ``n_missing``.
+
+Evidence value for :class:`Profile` (must lie in [0, 1]): the effect capped to [0, 1] when its 95 %
+CI excludes 0, else 0 — an effect of one residual SD or more counts as full image evidence.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+MIN_POSITIVES = 20
+SOURCE = "images"
+
+
+def _design(cov: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+    cols, names = [], []
+    if "age" in cov:
+        age = pd.to_numeric(cov["age"], errors="coerce").to_numpy(float)
+        if np.isfinite(age).sum() > 2 and np.nanstd(age) > 0:
+            z = (age - np.nanmean(age)) / np.nanstd(age)
+            missing = ~np.isfinite(z)
+            z = np.where(missing, 0.0, z)
+            cols += [z, z * z]
+            names += ["age", "age2"]
+            if missing.any():
+                cols.append(missing.astype(float))
+                names.append("age_missing")
+    if "sex" in cov:
+        sex = cov["sex"].astype(str).str.upper().str[:1]
+        male = (sex == "M").astype(float).to_numpy()
+        unknown = (~sex.isin(["M", "F"])).astype(float).to_numpy()
+        if male.std() > 0:
+            cols.append(male)
+            names.append("sex")
+        if unknown.any() and unknown.std() > 0:
+            cols.append(unknown)
+            names.append("sex_unknown")
+    for c in cov.columns:
+        if c in ("age", "sex") or not pd.api.types.is_numeric_dtype(cov[c]):
+            continue
+        v = cov[c].to_numpy(float)
+        if np.isfinite(v).all() and v.std() > 0:
+            cols.append((v - v.mean()) / v.std())
+            names.append(str(c))
+    x = np.stack(cols, 1) if cols else np.zeros((len(cov), 0))
+    return x, names
+
+
+def _covariates(covariates, n_pos, n_neg) -> pd.DataFrame | None:
+    if covariates is None:
+        return None
+    if isinstance(covariates, (tuple, list)) and len(covariates) == 2:
+        a, b = (pd.DataFrame(c).reset_index(drop=True) for c in covariates)
+        cov = pd.concat([a, b], ignore_index=True)
+    else:
+        cov = pd.DataFrame(covariates).reset_index(drop=True)
+    if len(cov) != n_pos + n_neg:
+        raise ValueError(f"covariates have {len(cov)} rows; expected {n_pos} positives + {n_neg} negatives "
+                         "(pass one frame for pos then neg, or a (pos_cov, neg_cov) pair)")
+    return cov
+
+
+def image_effects(pos: pd.DataFrame, neg: pd.DataFrame, covariates=None, alpha: float = 0.05,
+                  min_positives: int = MIN_POSITIVES) -> pd.DataFrame:
+    """Per-term adjusted effects: DataFrame indexed by HPO id with ``effect, ci_low, ci_high, p,
+    beta, se, resid_sd, n_pos, n_neg, n_missing`` (sorted by effect, descending); ``attrs['flag']``
+    says why a disease is not to be ranked (or is empty)."""
+    from scipy import stats
+
+    pos, neg = pd.DataFrame(pos).reset_index(drop=True), pd.DataFrame(neg).reset_index(drop=True)
+    terms = [c for c in pos.columns if c in neg.columns]
+    cov = _covariates(covariates, len(pos), len(neg))
+    xc, cov_names = _design(cov) if cov is not None else (np.zeros((len(pos) + len(neg), 0)), [])
+    is_pos = np.r_[np.ones(len(pos)), np.zeros(len(neg))]
+    both = pd.concat([pos[terms], neg[terms]], ignore_index=True)
+    rows = []
+    for t in terms:
+        y = pd.to_numeric(both[t], errors="coerce").to_numpy(float)
+        ok = np.isfinite(y)
+        n_p, n_n = int((ok & (is_pos == 1)).sum()), int((ok & (is_pos == 0)).sum())
+        row = {"hpo_id": t, "n_pos": n_p, "n_neg": n_n, "n_missing": int((~ok).sum())}
+        x = np.column_stack([np.ones(ok.sum()), is_pos[ok], xc[ok]])
+        df = ok.sum() - x.shape[1]
+        if n_p < 2 or n_n < 2 or df < 2:
+            rows.append(row | {k: np.nan for k in ("effect", "ci_low", "ci_high", "p", "beta", "se", "resid_sd")})
+            continue
+        beta, *_ = np.linalg.lstsq(x, y[ok], rcond=None)
+        resid = y[ok] - x @ beta
+        sigma = np.sqrt(resid @ resid / df)
+        xtx_inv = np.linalg.pinv(x.T @ x)
+        se = float(np.sqrt(max(xtx_inv[1, 1], 0.0)) * sigma)
+        b = float(beta[1])
+        if sigma <= 1e-12 * max(1.0, abs(b)):
+            sigma = np.nan  # a measurement without spread: no standardised effect
+        tcrit = stats.t.ppf(1 - alpha / 2, df)
+        tval = b / se if se > 0 else np.nan
+        row |= {"beta": b, "se": se, "resid_sd": float(sigma), "effect": b / sigma,
+                "ci_low": (b - tcrit * se) / sigma, "ci_high": (b + tcrit * se) / sigma,
+                "p": float(2 * stats.t.sf(abs(tval), df)) if np.isfinite(tval) else np.nan}
+        rows.append(row)
+    out = pd.DataFrame(rows).set_index("hpo_id") if rows else pd.DataFrame()
+    if len(out):
+        out = out.sort_values("effect", ascending=False, na_position="last")
+    n_usable = int(pos.notna().any(axis=1).sum())
+    flag = ""
+    if n_usable < min_positives:
+        flag = f"too few positives for a stable effect size ({n_usable} usable faces < {min_positives})"
+    out.attrs["flag"] = flag
+    out.attrs["covariates"] = cov_names
+    out.attrs["model"] = "measurement ~ 1 + is_positive + " + (" + ".join(cov_names) if cov_names else "(no covariates)")
+    return out
+
+
+def learn_image_profile(pos, neg, covariates=None, min_positives: int = MIN_POSITIVES) -> pd.Series:
+    """Meter outputs of positives and negatives -> ``Series`` HPO id -> adjusted effect, sorted
+    descending. ``.attrs``: ``table`` (CIs, p, n), ``flag`` (non-empty = too few positives: do not rank)."""
+    table = image_effects(pos, neg, covariates, min_positives=min_positives)
+    s = table["effect"].dropna().sort_values(ascending=False) if len(table) else pd.Series(dtype=float)
+    s.name = "effect"
+    s.attrs = {"table": table, "flag": table.attrs.get("flag", ""), "model": table.attrs.get("model", "")}
+    return s
+
+
+def evidence_values(effects: pd.Series | pd.DataFrame) -> dict[str, float]:
+    """Image evidence for a Profile: effect capped to [0, 1] where the 95 % CI excludes 0, else 0."""
+    table = effects.attrs.get("table") if isinstance(effects, pd.Series) else effects
+    out = {}
+    for t, r in table.iterrows():
+        if not np.isfinite(r.get("effect", np.nan)):
+            continue
+        out[t] = float(np.clip(r["effect"], 0.0, 1.0)) if r["ci_low"] > 0 else 0.0
+    return out
+
+
+def add_image_evidence(profile, effects: pd.Series):
+    """``profile`` with 'images' evidence from :func:`learn_image_profile`; a flagged disease gets a
+    note instead of evidence."""
+    flag = effects.attrs.get("flag", "")
+    if flag:
+        note = f"image evidence withheld: {flag}"
+        return type(profile)(profile.disease_id, profile.disease_name, profile.bands, profile.version,
+                             profile.fusion_weights, profile.term_names,
+                             [*profile.notes, note] if note not in profile.notes else list(profile.notes))
+    table = effects.attrs["table"]
+    n = int(table["n_pos"].max()) if len(table) else 0
+    values = evidence_values(effects)
+    return profile.with_evidence(SOURCE, values, detail=f"adjusted effect vs unaffected faces (n={n}), capped at 1; "
+                                                        "0 where the 95 % CI includes 0")
+
+
+def precision_at_k(ranking, truth, k: int | None = None) -> float:
+    """Share of the top-k ranked terms that are true terms (k = number of true terms by default).
+    A ranking shorter than k counts the missing places as misses."""
+    truth = set(truth)
+    k = len(truth) if k is None else int(k)
+    if k <= 0:
+        return float("nan")
+    top = list(ranking)[:k]
+    return sum(t in truth for t in top) / k
+
+
+def rank_terms(weights: dict, vocabulary) -> list[str]:
+    """Terms of ``vocabulary`` with a positive weight, strongest first (ties by id)."""
+    return [t for t, w in sorted(((t, float(weights.get(t, 0.0))) for t in vocabulary), key=lambda kv: (-kv[1], kv[0]))
+            if w > 0]
+
+
+def learn_image_profiles(measurements: pd.DataFrame, table: pd.DataFrame, diseases=None, negative: str = "UNAFFECTED",
+                         min_positives: int = MIN_POSITIVES, covariates=("age", "sex")) -> dict[str, pd.Series]:
+    """One :func:`learn_image_profile` per disease of a measured cohort (``table`` rows align with
+    ``measurements``; columns ``disease_id`` plus the covariates)."""
+    table = table.reset_index(drop=True)
+    measurements = measurements.reset_index(drop=True)
+    diseases = [d for d in (diseases or table["disease_id"].unique()) if d != negative]
+    neg_mask = (table["disease_id"] == negative).to_numpy()
+    cov_cols = [c for c in covariates if c in table]
+    out = {}
+    for d in diseases:
+        m = (table["disease_id"] == d).to_numpy()
+        cov = (table.loc[m, cov_cols], table.loc[neg_mask, cov_cols]) if cov_cols else None
+        out[d] = learn_image_profile(measurements[m], measurements[neg_mask], cov, min_positives=min_positives)
+    return out
