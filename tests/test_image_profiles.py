@@ -1,0 +1,92 @@
+"""Image-learned profiles: adjusted effects, flagging, precision@k, Profile evidence."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from phenoface.profiles import Profile, learn_image_profile
+from phenoface.profiles.images import (add_image_evidence, evidence_values, image_effects, learn_image_profiles,
+                                       precision_at_k, rank_terms)
+
+
+def _synthetic(n_pos=120, n_neg=120, seed=0, shift=1.0):
+    """Term A shifted in positives; term B depends on age only, and positives are older (a confound)."""
+    rng = np.random.default_rng(seed)
+    age_p, age_n = rng.uniform(20, 60, n_pos), rng.uniform(2, 40, n_neg)
+    sex_p, sex_n = rng.choice(["F", "M"], n_pos), rng.choice(["F", "M"], n_neg)
+    pos = pd.DataFrame({"A": shift + rng.normal(0, 1, n_pos), "B": 0.1 * age_p + rng.normal(0, 1, n_pos),
+                        "C": rng.normal(0, 1, n_pos)})
+    neg = pd.DataFrame({"A": rng.normal(0, 1, n_neg), "B": 0.1 * age_n + rng.normal(0, 1, n_neg),
+                        "C": rng.normal(0, 1, n_neg)})
+    cov = (pd.DataFrame({"age": age_p, "sex": sex_p}), pd.DataFrame({"age": age_n, "sex": sex_n}))
+    return pos, neg, cov
+
+
+def test_adjustment_removes_age_confound_and_ranks_true_term_first():
+    pos, neg, cov = _synthetic()
+    raw = learn_image_profile(pos, neg)
+    adj = learn_image_profile(pos, neg, covariates=cov)
+    assert raw.index[0] == "B"  # unadjusted, the older positives make B look like a phenotype
+    assert adj.index[0] == "A" and list(adj.values) == sorted(adj.values, reverse=True)
+    table = adj.attrs["table"]
+    assert table.loc["A", "ci_low"] > 0.5 and table.loc["A", "ci_low"] < table.loc["A", "effect"] < table.loc["A", "ci_high"]
+    assert table.loc["B", "ci_low"] < 0 < table.loc["B", "ci_high"]
+    assert abs(table.loc["A", "effect"] - 1.0) < 0.4  # effect in residual-SD units
+    assert set(table.attrs["covariates"]) >= {"age", "age2", "sex"}
+
+
+def test_too_few_positives_is_flagged_and_gives_no_evidence():
+    pos, neg, _ = _synthetic(n_pos=6)
+    s = learn_image_profile(pos, neg, min_positives=20)
+    assert "too few positives" in s.attrs["flag"]
+    p = Profile.from_evidence("OMIM:190685", "Down syndrome", {"all": {}}, "test")
+    q = add_image_evidence(p, s)
+    assert not q.evidence().get("images") and any("withheld" in n for n in q.notes)
+
+
+def test_missing_rows_are_counted_not_dropped_silently():
+    pos, neg, cov = _synthetic()
+    pos.loc[:9, :] = np.nan
+    table = image_effects(pos, neg, cov)
+    assert (table["n_missing"] == 10).all() and (table["n_pos"] == 110).all()
+
+
+def test_covariates_must_align():
+    pos, neg, cov = _synthetic()
+    with pytest.raises(ValueError):
+        learn_image_profile(pos, neg, covariates=cov[0])
+
+
+def test_evidence_values_in_unit_interval_and_profile_fusion():
+    pos, neg, cov = _synthetic(shift=2.5)
+    s = learn_image_profile(pos, neg, covariates=cov)
+    ev = evidence_values(s)
+    assert ev["A"] == 1.0 and ev["C"] == 0.0 and all(0 <= v <= 1 for v in ev.values())
+    s.attrs["table"].index = ["HP:0000316", "HP:0000154", "HP:0000343"]
+    p = Profile.from_evidence("OMIM:190685", "Down syndrome", {"all": {}}, "test")
+    q = add_image_evidence(p, s)
+    assert q.terms()["HP:0000316"] == pytest.approx(1.0)
+    assert Profile.from_json(q.to_json()) == q
+
+
+def test_precision_at_k_and_rank_terms():
+    assert precision_at_k(["a", "b", "c"], {"a", "c"}) == 0.5
+    assert precision_at_k(["a"], {"a", "c"}) == 0.5  # a short ranking counts as misses
+    assert np.isnan(precision_at_k(["a"], set()))
+    assert rank_terms({"x": 0.2, "y": 0.9, "z": 0.0}, ["x", "y", "z"]) == ["y", "x"]
+
+
+def test_precision_on_a_small_cohort():
+    """Truth landmarks + pixels on a small cohort: image profiles find most true terms."""
+    from phenoface.cohort import TERMS, UNAFFECTED, Cohort
+    from phenoface.phenotypes import Meter
+
+    diseases = ["OMIM:190685", "OMIM:194050", UNAFFECTED]
+    c = Cohort.generate(n=240, diseases=diseases, seed=2, size=64)
+    m = Meter().measure(c.landmarks, c.images)
+    learned = learn_image_profiles(m, c.table, min_positives=20)
+    scores = []
+    for d in diseases[:2]:
+        truth = [t for t in TERMS if c.truth.loc[d, t] > 0]
+        assert not learned[d].attrs["flag"]
+        scores.append(precision_at_k(learned[d].index, truth))
+    assert np.mean(scores) >= 0.7, scores
