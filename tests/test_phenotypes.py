@@ -41,7 +41,7 @@ def test_landmark_measure_grows_with_severity(term):
     assert np.all(np.diff(values) > 0), (TERMS[term], values)
 
 
-@pytest.mark.parametrize("term", ["HP:0000980", "HP:0001041", "HP:0000252", "HP:0200036"])
+@pytest.mark.parametrize("term", ["HP:0000980", "HP:0001041", "HP:0000252", "HP:0200036", "HP:0010808"])
 def test_image_measure_grows_with_severity(term):
     imgs, lms = _series(term, levels=(0.0, 0.5, 1.0), size=96)
     values = Meter().measure(lms, imgs)[term].to_numpy()

@@ -42,7 +42,7 @@ MEASURES: dict[str, tuple[str, str]] = {
     "HP:0000154": ("landmark", "mouth width: 48 to 54 / W"),
     "HP:0000160": ("landmark", "minus the mouth width / W"),
     "HP:0000158": ("landmark", "mouth opening: inner-lip gap 62 to 66 / W"),
-    "HP:0010808": ("image", "tongue over the lower lip: colour distance between the lower-lip (66-57) and upper-lip (51-62) regions"),
+    "HP:0010808": ("image", "tongue over the lower lip: (blue - green) / (r+g+b) over the lower lip and just below it minus the same on the cheeks (a tongue is pink with blue >= green; lips and skin have green > blue)"),
     "HP:0000664": ("landmark", "medial brow extension: inner brow end (21, 22) beyond mid-brow (19, 24) / W"),
     "HP:0000252": ("image", "minus the cranial height: top of the head (first non-background row above the brows) to the brow line / W"),
     "HP:0000520": ("landmark", "palpebral fissure height: upper lid (37, 38 / 43, 44) to lower lid (41, 40 / 47, 46) / W"),
@@ -50,7 +50,7 @@ MEASURES: dict[str, tuple[str, str]] = {
     "HP:0000293": ("landmark", "lower-cheek width: contour points 4-12 and 5-11 / W"),
     "HP:0000179": ("landmark", "lower-lip height: inner lower lip (66) to outer lower lip (57) / W"),
     "HP:0000980": ("image", "minus the forehead skin chroma (max-min)/max of RGB: pale skin is desaturated"),
-    "HP:0200036": ("image", "skin roughness: mean |Laplacian| of luminance on cheek and forehead skin / skin luminance"),
+    "HP:0200036": ("image", "skin roughness: mean |Laplacian| of (lightly smoothed) luminance on cheek and forehead skin / skin luminance"),
     "HP:0001041": ("image", "cheek and nose-tip redness minus forehead redness (r / (r+g+b))"),
 }
 assert set(MEASURES) == set(TERMS)
@@ -207,8 +207,7 @@ def image_measures(images: np.ndarray, landmarks: np.ndarray) -> pd.DataFrame:
         # nodules: high-frequency luminance detail on skin
         lum = _luma(img)
         lap = np.abs(ndimage.laplace(ndimage.gaussian_filter(lum, 0.5)))
-        skin_pts = np.concatenate([_grid(0.0, brow_y - 0.09, 0.12, 0.03, 6), *cheek_pts,
-                                   _grid(0.0, 0.5 * (qi[57, 1] + qi[8, 1]), 0.08, 0.025, 5)])
+        skin_pts = np.concatenate([_grid(0.0, brow_y - 0.09, 0.12, 0.03, 6), *cheek_pts])
         cols["HP:0200036"][i] = float(np.mean(_bilinear(lap, px(skin_pts)))) / max(float(_luma(fore_med)), 0.05)
         # smooth philtrum: ridges vs groove
         ridge = np.concatenate([_segment(qi[32] + [0.0, 0.02], np.array([qi[32, 0], qi[51, 1] - 0.01])),
@@ -216,10 +215,13 @@ def image_measures(images: np.ndarray, landmarks: np.ndarray) -> pd.DataFrame:
         groove = _segment(qi[33] + [0.0, 0.02], qi[51] - [0.0, 0.02])
         cols["HP:0000319"][i] = -(np.mean(_bilinear(lum, px(ridge))) - np.mean(_bilinear(lum, px(groove)))) \
             / max(float(_luma(fore_med)), 0.05)
-        # protruding tongue: lower-lip region vs upper-lip region colour
-        upper = sample(_segment(0.5 * (qi[50] + qi[61]), 0.5 * (qi[52] + qi[63]), 5))
-        lower = sample(_segment(0.5 * (qi[58] + qi[67]), 0.5 * (qi[56] + qi[65]), 5))
-        cols["HP:0010808"][i] = float(np.linalg.norm(np.median(lower, 0) - np.median(upper, 0)))
+        # protruding tongue: a tongue is pink with blue >= green, lips and skin have green > blue; look
+        # for it over the lower lip, from the inner lower lip (66) to a little below the outer one (57)
+        lip_h = qi[57, 1] - qi[66, 1]
+        lower = sample(_grid(qi[66, 0], qi[66, 1] + 0.75 * lip_h, 0.35 * (qi[54, 0] - qi[48, 0]) / 2 + 0.01,
+                             0.6 * lip_h + 0.005, 5))
+        blue_green = lambda rgb: (rgb[..., 2] - rgb[..., 1]) / np.maximum(rgb.sum(-1), 1e-3)  # noqa: E731
+        cols["HP:0010808"][i] = float(np.mean(blue_green(lower)) - np.median(blue_green(cheek)))
         # microcephaly: how far above the brows the head ends. Scan the midline upwards from the brow
         # line to the image top; the head ends at the first row (from the top) that differs from the
         # background, estimated from the top-row corners.
