@@ -21,7 +21,9 @@
    raw projection's, and the output lies in [0, 1]. Diseases with fewer than ``min_calibration``
    calibration faces use the fit pooled over all diseases.
 
-Unknown age (NaN) is scored at ``default_age`` and unknown sex as halfway between the sexes.
+Unknown age (NaN) is scored at ``default_age`` and unknown sex as halfway between the sexes. With
+fewer than 12 unaffected calibration faces the reference is a plain mean and spread (``adjusted``
+is False): tiny smoke runs only.
 
 **Progression**: :func:`progression_series` renders one identity across ages (or severities) for
 several identities per disease; :func:`order_accuracy` is the fraction of within-series pairs the
@@ -103,6 +105,10 @@ class SeverityScorer:
         self.calibration: dict[str, tuple[float, float]] = {}
         self.calibration_n: dict[str, int] = {}
 
+    def _design(self, age, sex) -> np.ndarray:
+        X = _design(age, sex, self.default_age)
+        return X if getattr(self, "adjusted", True) else X[:, :1]
+
     # -- reference ------------------------------------------------------------------------------
     def fit(self, measurements: pd.DataFrame, table: pd.DataFrame) -> "SeverityScorer":
         """Fit the unaffected reference and the per-disease calibration on a calibration split.
@@ -112,10 +118,12 @@ class SeverityScorer:
         if len(m) != len(t):
             raise ValueError(f"{len(m)} measurement rows but {len(t)} table rows")
         ref = (t["disease_id"].astype(str) == UNAFFECTED).to_numpy()
-        if ref.sum() < 8:
-            raise ValueError(f"the unaffected reference needs at least 8 unaffected faces, got {int(ref.sum())}")
-        self.terms = [c for c in m.columns if np.isfinite(m.loc[ref, c].to_numpy(float)).sum() >= 8]
-        X = _design(t.loc[ref, "age"], t.loc[ref, "sex"], self.default_age)
+        if ref.sum() < 3:
+            raise ValueError(f"the unaffected reference needs at least 3 unaffected faces, got {int(ref.sum())}")
+        # fewer than 12 reference faces: a plain mean/spread (no age or sex adjustment), say so
+        self.adjusted = bool(ref.sum() >= 12)
+        self.terms = [c for c in m.columns if np.isfinite(m.loc[ref, c].to_numpy(float)).sum() >= 3]
+        X = self._design(t.loc[ref, "age"], t.loc[ref, "sex"])
         coefs, scales = {}, {}
         for c in self.terms:
             y = m.loc[ref, c].to_numpy(float)
@@ -124,7 +132,7 @@ class SeverityScorer:
             r = y[ok] - X[ok] @ beta
             mad = 1.4826 * np.median(np.abs(r - np.median(r)))
             coefs[c], scales[c] = beta, mad if mad > 1e-9 else (np.std(r) or 1.0)
-        self.coef = pd.DataFrame(coefs, index=["intercept", "age_to_18", "age_after_18", "male"])
+        self.coef = pd.DataFrame(coefs, index=["intercept", "age_to_18", "age_after_18", "male"][:X.shape[1]])
         self.scale = pd.Series(scales)
 
         raw_all = self.raw(m, t["disease_id"].astype(str).to_numpy(), t["age"], t["sex"])
@@ -153,7 +161,7 @@ class SeverityScorer:
         """Measurements as z-scores against unaffected faces of the same age and sex."""
         if self.coef is None:
             raise RuntimeError("fit the scorer first (SeverityScorer.fit)")
-        X = _design(age, sex, self.default_age)
+        X = self._design(age, sex)
         if len(X) == 1 and len(measurements) > 1:
             X = np.repeat(X, len(measurements), axis=0)
         cols = [c for c in self.terms if c in measurements.columns]
