@@ -21,7 +21,8 @@ UNSTATED_TYPICAL = TYPICAL["common"]  # a claim without a usable "typical" count
 
 def _ask(llm: LLM, messages: list[dict], parse: Callable[[str], Parsed], retries: int, max_tokens: int,
          row: dict) -> tuple[list[dict], Parsed]:
-    """One request plus at most ``retries`` retries; every attempt becomes a reply row."""
+    """One request plus at most ``retries`` retries (each asked afresh with a note on what was wrong);
+    every attempt becomes a reply row."""
     rows, parsed, msgs = [], Parsed("malformed", problem="not asked"), messages
     for attempt in range(int(retries) + 1):
         reply = llm.chat(msgs, max_tokens=max_tokens)
@@ -54,7 +55,7 @@ def elicit_features(llm: LLM, diseases: dict[str, str], bands, n_features: int =
                 replies.append({**row, "attempt": 0, "status": "skipped", "problem": "time budget spent", "items": 0})
                 continue
             rows, parsed = _ask(llm, feature_messages(name, band, n_features),
-                                lambda text, b=band: parse_features(text, b, n_features), retries, max_tokens, row)
+                                lambda text, b=band: parse_features(text, b, 3 * n_features), retries, max_tokens, row)
             replies += rows
             for item in parsed.items:
                 claims.append({"disease_id": d, "disease_name": name, "band": band, "phrase": item["phrase"],
@@ -115,7 +116,7 @@ def mine_negatives(llm: LLM, diseases: dict[str, str], neighbours: dict[str, lis
             replies.append({**row, "attempt": 0, "status": "skipped", "problem": "time budget spent", "items": 0})
             continue
         rows, parsed = _ask(llm, negative_messages(name, near, n_features),
-                            lambda text: parse_negatives(text, n_features), retries, max_tokens, row)
+                            lambda text: parse_negatives(text, 3 * n_features), retries, max_tokens, row)
         replies += rows
         for item in parsed.items:
             items.append({"disease_id": d, "disease_name": name, "kind": item["kind"], "phrase": item["phrase"],

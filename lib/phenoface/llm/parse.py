@@ -56,24 +56,36 @@ def clean_phrase(value) -> str | None:
     return phrase
 
 
+_SPLIT = re.compile(r"\s*(?:,|;|/|\band\b|\bwith\b|\bor\b)\s*", re.I)
+
+
+def split_phrase(value) -> list[str]:
+    """One cleaned phrase per finding: "large face with a wide forehead, and wide eyes" ->
+    ["large face", "a wide forehead", "wide eyes"] (each is grounded on its own)."""
+    if not isinstance(value, str):
+        return []
+    parts = [clean_phrase(p) for p in _SPLIT.split(value)]
+    return [p for p in parts if p and len(p) > 2]
+
+
 def _typical(value) -> str:
     text = str(value or "").strip().lower()
     return text if text in TYPICAL else ""
 
 
-def _feature_item(obj, band: str) -> dict | None:
+def _feature_items(obj, band: str) -> list[dict]:
     if isinstance(obj, str):
-        phrase, given_band, typical = clean_phrase(obj), "", ""
+        raw, given_band, typical = obj, "", ""
     elif isinstance(obj, dict):
-        phrase = clean_phrase(obj.get("feature") or obj.get("name") or obj.get("phrase"))
+        raw = obj.get("feature") or obj.get("name") or obj.get("phrase")
         given_band = str(obj.get("age_band") or "").strip().lower()
         typical = _typical(obj.get("typical"))
     else:
-        return None
-    if phrase is None:
-        return None
-    return {"phrase": phrase, "age_band": band, "band_given": given_band if given_band in AGE_BANDS else "",
-            "typical": typical}
+        return []
+    if not isinstance(raw, str) or len(raw) > 4 * MAX_PHRASE:
+        return []
+    return [{"phrase": p, "age_band": band, "band_given": given_band if given_band in AGE_BANDS else "",
+             "typical": typical} for p in split_phrase(raw)]
 
 
 def _dedupe(items: list[dict]) -> list[dict]:
@@ -90,12 +102,12 @@ def parse_features(text: str, band: str, max_items: int = 10) -> Parsed:
     """Reply to :func:`~phenoface.llm.prompts.feature_messages` -> feature items for ``band``."""
     data = _load(text or "")
     if isinstance(data, dict) and isinstance(data.get("features"), list):
-        items = _dedupe([i for i in (_feature_item(o, band) for o in data["features"]) if i])
+        items = _dedupe([i for o in data["features"] for i in _feature_items(o, band)])
         if items:
             return Parsed("ok", items[:max_items])
         return Parsed("malformed", problem="the features list holds no usable phrase")
     if isinstance(data, list):
-        items = _dedupe([i for i in (_feature_item(o, band) for o in data) if i])
+        items = _dedupe([i for o in data for i in _feature_items(o, band)])
         if items:
             return Parsed("salvaged", items[:max_items], "a bare list instead of {\"features\": [...]}")
     # Salvage complete {"feature": ...} objects from a truncated / broken reply.
@@ -105,11 +117,10 @@ def parse_features(text: str, band: str, max_items: int = 10) -> Parsed:
             obj = json.loads(m.group(0))
         except ValueError:
             continue
-        item = _feature_item(obj, band) if isinstance(obj, dict) and "feature" in obj else None
-        if item:
-            found.append(item)
+        if isinstance(obj, dict) and "feature" in obj:
+            found += _feature_items(obj, band)
     if not found:  # unclosed objects: the complete "feature": "..." strings
-        found = [i for i in (_feature_item(v, band) for v in _FEATURE_VALUE.findall(text or "")) if i]
+        found = [i for v in _FEATURE_VALUE.findall(text or "") for i in _feature_items(v, band)]
     found = _dedupe(found)
     if found:
         return Parsed("salvaged", found[:max_items], "broken or truncated JSON; complete items kept")
@@ -127,9 +138,8 @@ def parse_negatives(text: str, max_items: int = 10) -> Parsed:
             values = data.get(kind)
             values = values if isinstance(values, list) else [values] if isinstance(values, str) else []
             for v in values:
-                p = clean_phrase(v if isinstance(v, str) else (v or {}).get("feature") if isinstance(v, dict) else None)
-                if p:
-                    items.append({"kind": kind, "phrase": p})
+                raw = v if isinstance(v, str) else v.get("feature") if isinstance(v, dict) else None
+                items += [{"kind": kind, "phrase": p} for p in split_phrase(raw)]
         if items:
             return Parsed("ok", _dedupe_kind(items, max_items))
         return Parsed("malformed", problem="neither list holds a usable phrase")
@@ -137,10 +147,8 @@ def parse_negatives(text: str, max_items: int = 10) -> Parsed:
     for kind in ("distinguishing", "absent"):
         m = re.search(rf'"{kind}"\s*:\s*\[(.*?)(?:\]|$)', text or "", re.S)
         if m:
-            for s in _STRING.findall(m.group(1)):
-                p = clean_phrase(s)
-                if p:
-                    items.append({"kind": kind, "phrase": p})
+            for raw in _STRING.findall(m.group(1)):
+                items += [{"kind": kind, "phrase": p} for p in split_phrase(raw)]
     if items:
         return Parsed("salvaged", _dedupe_kind(items, max_items), "broken or truncated JSON; complete strings kept")
     return Parsed("malformed", problem="no JSON object with distinguishing / absent lists")

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from ..ages import AGE_BANDS
 
-SYSTEM = ("You are a clinical geneticist who describes the facial features (dysmorphology) of genetic "
-          "syndromes. Answer with JSON only, no prose.")
+# Short on purpose: with "describes the facial features (dysmorphology) of ..." SmolLM2-135M answered
+# every disease with the single feature "dysmorphology".
+SYSTEM = "You are a clinical geneticist. Answer in JSON only."
 TYPICAL = {"very common": 0.895, "common": 0.545, "occasional": 0.17}  # HPO frequency band midpoints
 BAND_WORDS = {"infant": "an infant", "child": "a child", "adolescent": "an adolescent", "adult": "an adult"}
 
@@ -59,7 +60,11 @@ def negative_messages(disease_name: str, neighbours: list[str], n_features: int 
 
 
 def retry_messages(messages: list[dict], bad_reply: str, problem: str) -> list[dict]:
-    """The conversation again, with the malformed reply and a reminder of the form."""
-    return [*messages, {"role": "assistant", "content": bad_reply},
-            {"role": "user", "content": f"That reply could not be used ({problem}). Reply again with valid JSON only, "
-                                        "in exactly the form asked for, and nothing else."}]
+    """The question asked afresh, saying what was wrong with the last reply and asking for JSON only.
+
+    The malformed reply is not replayed as an assistant turn: small models then copy it verbatim
+    (SmolLM2-135M returned the identical reply every time), so the retry could never succeed."""
+    *head, last = messages
+    note = (f"\n\nA previous reply could not be used ({problem}). Reply with valid JSON only, in exactly "
+            "this form, with real content instead of \"...\", and nothing else.")
+    return [*head, {**last, "content": last["content"] + note}]
