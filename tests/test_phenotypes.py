@@ -90,6 +90,8 @@ def test_regressor_train_predict_save_load_deterministic(tmp_path):
     path = r1.save(tmp_path / "phenotypes" / "regressor.pt")
     r3 = LandmarkRegressor.load(path)
     assert np.allclose(p1, r3.predict(c.images[:5]), atol=1e-6)
+    pf, score = r3.predict(c.images[:5], flip=True, return_score=True)
+    assert pf.shape == (5, 68, 2) and score.shape == (5,) and np.all((score >= 0) & (score <= 1))
     # other resolutions: points come back in that image's pixels
     big = np.repeat(np.repeat(c.images[:2], 2, axis=1), 2, axis=2)
     assert np.allclose(r3.predict(big), 2 * r3.predict(c.images[:2]), atol=0.6)

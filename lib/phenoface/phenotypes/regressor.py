@@ -94,8 +94,10 @@ class LandmarkRegressor:
         self.meta = dict(meta or {})
 
     @torch.no_grad()
-    def predict(self, images, batch_size: int = 256, return_score: bool = False):
-        """uint8 RGB (N, H, W, 3) (or one (H, W, 3) image) -> (N, 68, 2) pixel (x, y) in those images."""
+    def predict(self, images, batch_size: int = 256, return_score: bool = False, flip: bool = False):
+        """uint8 RGB (N, H, W, 3) (or one (H, W, 3) image) -> (N, 68, 2) pixel (x, y) in those images.
+
+        ``flip=True`` also runs the mirrored images and averages (twice the cost, less noise)."""
         imgs = np.asarray(images)
         single = imgs.ndim == 3
         if single:
@@ -107,8 +109,16 @@ class LandmarkRegressor:
         score = np.empty(len(imgs), np.float32)
         self.net.eval()
         for s in range(0, len(imgs), batch_size):
-            out = self.net(_to_input(imgs[s:s + batch_size]))
-            xy = (out[:, :-1].reshape(-1, N_POINTS, 2) + 0.5).numpy()
+            x = _to_input(imgs[s:s + batch_size])
+            out = self.net(x)
+            xy = out[:, :-1].reshape(-1, N_POINTS, 2)
+            if flip:
+                out_f = self.net(torch.flip(x, dims=[3]))
+                xy_f = out_f[:, :-1].reshape(-1, N_POINTS, 2)[:, torch.as_tensor(MIRROR)]
+                xy_f[..., 0] = -xy_f[..., 0]
+                xy = 0.5 * (xy + xy_f)
+                out = torch.cat([out[:, :-1], 0.5 * (out[:, -1:] + out_f[:, -1:])], 1)
+            xy = (xy + 0.5).numpy()
             pts[s:s + len(xy)] = xy * np.array([w, h], np.float32)
             score[s:s + len(xy)] = torch.sigmoid(out[:, -1]).numpy()
         if single:
