@@ -171,11 +171,11 @@ def test_unreachable_and_timeout_name_the_variables(fake, tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     llm = open_llm(f"http://127.0.0.1:{port}/v1", "m", timeout=3)
-    with pytest.raises(LLMUnavailable, match="OPENAI_BASE_URL.*OPENAI_API_KEY"):
+    with pytest.raises(LLMUnavailable, match="could not be reached.*OPENAI_BASE_URL.*OPENAI_API_KEY"):
         llm.chat(feature_messages("X", "child"))
     slow = fake([GOOD], delay=3.0)
     llm = open_llm(slow.url, "m", timeout=0.5)
-    with pytest.raises(LLMUnavailable, match="within 0 s|within 1 s|LLM_BASE_URL"):
+    with pytest.raises(LLMUnavailable, match="timed out.*LLM_BASE_URL"):
         llm.chat(feature_messages("X", "child"))
 
 

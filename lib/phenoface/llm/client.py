@@ -104,8 +104,9 @@ class LLM:
         try:
             resp = client.chat.completions.create(model=self.model, messages=messages, **params)
         except (openai.APIConnectionError, openai.APITimeoutError) as err:
-            raise LLMUnavailable(f"No answer from the LLM endpoint {self.endpoint} (model {self.model_id}) within "
-                                 f"{self.timeout:.0f} s: {type(err).__name__}. {ENV_HELP}") from None
+            what = "timed out" if isinstance(err, openai.APITimeoutError) else "could not be reached"
+            raise LLMUnavailable(f"The LLM endpoint {self.endpoint} (model {self.model_id}) {what} "
+                                 f"({type(err).__name__}, timeout {self.timeout:g} s). {ENV_HELP}") from None
         except (openai.AuthenticationError, openai.PermissionDeniedError) as err:
             raise LLMUnavailable(f"The LLM endpoint {self.endpoint} refused the key in OPENAI_API_KEY "
                                  f"({type(err).__name__}). {ENV_HELP}") from None

