@@ -90,3 +90,24 @@ def test_precision_on_a_small_cohort():
         assert not learned[d].attrs["flag"]
         scores.append(precision_at_k(learned[d].index, truth))
     assert np.mean(scores) >= 0.7, scores
+
+
+def test_band_profiles_give_age_specific_evidence():
+    """A term only adults show: image evidence in the adult band, none in the child band."""
+    from phenoface.profiles.images import learn_band_profiles
+
+    rng = np.random.default_rng(4)
+    n = 240
+    age = np.r_[rng.uniform(3, 11, n // 2), rng.uniform(20, 50, n // 2)]
+    disease = np.where(np.arange(n) % 2 == 0, "D:1", "UNAFFECTED")
+    shows = (disease == "D:1") & (age >= 18)
+    table = pd.DataFrame({"disease_id": disease, "age": age, "sex": rng.choice(["F", "M"], n)})
+    m = pd.DataFrame({"HP:0000316": rng.normal(0, 1, n) + 2.0 * shows, "HP:0000154": rng.normal(0, 1, n)})
+    bands = learn_band_profiles(m, table, "D:1", min_positives=20)
+    assert set(bands) == {"child", "adult"}
+    overall = learn_image_profile(m[disease == "D:1"], m[disease == "UNAFFECTED"],
+                                  (table[disease == "D:1"][["age", "sex"]], table[disease == "UNAFFECTED"][["age", "sex"]]))
+    p = add_image_evidence(Profile.from_evidence("D:1", "test", {"all": {}}, "t"), overall, bands)
+    assert p.terms("adult").get("HP:0000316", 0) > 0.9
+    assert p.terms("child").get("HP:0000316", 0) == 0
+    assert p.terms("infant") == p.terms(None)  # no infants: the all-ages evidence

@@ -149,8 +149,10 @@ def evidence_values(effects: pd.Series | pd.DataFrame) -> dict[str, float]:
     return out
 
 
-def add_image_evidence(profile, effects: pd.Series):
-    """``profile`` with 'images' evidence from :func:`learn_image_profile`; a flagged disease gets a
+def add_image_evidence(profile, effects: pd.Series, band_effects: dict | None = None):
+    """``profile`` with 'images' evidence from :func:`learn_image_profile` (all ages) and, optionally,
+    per age band (``band_effects[band]``, e.g. from :func:`learn_band_profiles`); a band whose effects
+    are flagged (too few positives) or missing takes the all-ages evidence. A flagged disease gets a
     note instead of evidence."""
     flag = effects.attrs.get("flag", "")
     if flag:
@@ -160,9 +162,14 @@ def add_image_evidence(profile, effects: pd.Series):
                              [*profile.notes, note] if note not in profile.notes else list(profile.notes))
     table = effects.attrs["table"]
     n = int(table["n_pos"].max()) if len(table) else 0
-    values = evidence_values(effects)
-    return profile.with_evidence(SOURCE, values, detail=f"adjusted effect vs unaffected faces (n={n}), capped at 1; "
-                                                        "0 where the 95 % CI includes 0")
+    values = {"all": evidence_values(effects)}
+    for band, s in (band_effects or {}).items():
+        if len(s.attrs.get("table", [])) and not s.attrs.get("flag"):
+            values[band] = evidence_values(s)
+    used = sorted(b for b in values if b != "all")
+    detail = (f"adjusted effect vs unaffected faces (n={n}), capped at 1; 0 where the 95 % CI includes 0"
+              + (f"; learned per band for {', '.join(used)}" if used else ""))
+    return profile.with_evidence(SOURCE, values, detail=detail)
 
 
 def precision_at_k(ranking, truth, k: int | None = None) -> float:
@@ -196,4 +203,26 @@ def learn_image_profiles(measurements: pd.DataFrame, table: pd.DataFrame, diseas
         m = (table["disease_id"] == d).to_numpy()
         cov = (table.loc[m, cov_cols], table.loc[neg_mask, cov_cols]) if cov_cols else None
         out[d] = learn_image_profile(measurements[m], measurements[neg_mask], cov, min_positives=min_positives)
+    return out
+
+
+def learn_band_profiles(measurements: pd.DataFrame, table: pd.DataFrame, disease: str, negative: str = "UNAFFECTED",
+                        min_positives: int = MIN_POSITIVES, covariates=("age", "sex")) -> dict[str, pd.Series]:
+    """:func:`learn_image_profile` of one disease within each age band of :data:`phenoface.ages.AGE_BANDS`
+    (positives and negatives of that band only); bands with too few positives come back flagged."""
+    from ..ages import AGE_BANDS, age_band
+
+    table = table.reset_index(drop=True)
+    measurements = measurements.reset_index(drop=True)
+    bands = np.asarray(age_band(table["age"]), dtype=object)
+    cov_cols = [c for c in covariates if c in table]
+    out = {}
+    for band in AGE_BANDS:
+        in_band = bands == band
+        pos = ((table["disease_id"] == disease).to_numpy()) & in_band
+        neg = ((table["disease_id"] == negative).to_numpy()) & in_band
+        if not pos.any() and not neg.any():
+            continue
+        cov = (table.loc[pos, cov_cols], table.loc[neg, cov_cols]) if cov_cols else None
+        out[band] = learn_image_profile(measurements[pos], measurements[neg], cov, min_positives=min_positives)
     return out
