@@ -15,8 +15,8 @@
    noise 0.05: mean per-disease Spearman 0.72 vs 0.38) but loses on the landmark meter, whose
    per-face identity spread hides weakly expressed terms (0.14-0.19 vs 0.32 on truth landmarks,
    quick cohort) - hence the default;
-3. *calibration*: per disease, a monotone logistic map ``severity = sigmoid(a * raw + b)`` (a > 0)
-   fitted by least squares on a calibration split (the disease's affected faces with their true
+3. *calibration*: per disease, a monotone logistic map ``severity = sigmoid(a * raw + b)`` (slope
+   ``a`` bounded to [0.25, 4] / sd(raw), so it is neither flat nor a step) fitted by least squares on a calibration split (the disease's affected faces with their true
    severity, plus unaffected faces at severity 0). Strictly increasing, so ranks (Spearman) are the
    raw projection's, and the output lies in [0, 1]. Diseases with fewer than ``min_calibration``
    calibration faces use the fit pooled over all diseases.
@@ -69,6 +69,9 @@ def _sigmoid(x):
 
 
 def _fit_logistic(raw: np.ndarray, sev: np.ndarray) -> tuple[float, float]:
+    """Least-squares ``sev ~ sigmoid(a * raw + b)`` with the slope bounded to [0.25, 4] / sd(raw):
+    never flat (a weak projection would otherwise be fitted to a constant, tying every score and
+    erasing the ranking) and never a step (saturated scores tie too)."""
     from scipy.optimize import least_squares
 
     ok = np.isfinite(raw) & np.isfinite(sev)
@@ -76,8 +79,9 @@ def _fit_logistic(raw: np.ndarray, sev: np.ndarray) -> tuple[float, float]:
     if len(raw) < 3 or np.ptp(raw) == 0:
         return 1.0, 0.0
     s = float(np.std(raw)) or 1.0
-    res = least_squares(lambda p: _sigmoid(p[0] * raw + p[1]) - sev, x0=[2.0 / s, -float(np.mean(raw)) / s],
-                        bounds=([1e-6, -np.inf], [np.inf, np.inf]))
+    lo, hi = 0.25 / s, 4.0 / s
+    x0 = [2.0 / s, -2.0 * float(np.mean(raw)) / s]
+    res = least_squares(lambda p: _sigmoid(p[0] * raw + p[1]) - sev, x0=x0, bounds=([lo, -np.inf], [hi, np.inf]))
     return float(res.x[0]), float(res.x[1])
 
 
