@@ -171,3 +171,16 @@ def test_confusion_figure(cohorts, recogniser):
     _, test = cohorts
     res = recogniser.evaluate(test.images[:20], test.table["disease_id"][:20])
     plt.close(confusion_matrix(res["confusion"]))
+
+
+def test_dlib_backend_reports_faceless_images_per_image():
+    from skimage import data
+
+    from phenoface.evaluation import dlib_identity
+
+    face = data.astronaut()
+    blank = np.full_like(face, 128)
+    pairs = dlib_identity(np.stack([face, face]), np.stack([face[:, ::-1].copy(), blank]))
+    assert list(pairs["face_a"]) == [True, True] and list(pairs["face_b"]) == [True, False]
+    assert pairs.loc[0, "same_person"] and pairs.loc[0, "cosine"] > 0.9  # a mirror image is the same person
+    assert pairs.loc[1, "same_person"] is None and np.isnan(pairs.loc[1, "cosine"])  # reported, not dropped
