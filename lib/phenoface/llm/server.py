@@ -13,6 +13,7 @@ GGUF file's hash.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
 import shutil
@@ -153,6 +154,7 @@ class EmbeddedServer:
             self.stop()
             raise
         self.startup_seconds = time.perf_counter() - t1
+        atexit.register(self.stop)  # even if the caller forgets to stop it (a kernel shutting down)
         return self
 
     def _wait_healthy(self, t1: float) -> None:
