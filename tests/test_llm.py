@@ -248,3 +248,19 @@ def test_embedded_server_integration(tmp_path):
     assert reply.text and not reply.cached and reply.model_id.startswith("SmolLM2-135M-Instruct")
     assert proc.poll() is not None  # stopped on exit
     assert list((tmp_path / "cache").glob("*/*.json"))
+
+
+def test_llm_evidence_joins_a_profile():
+    import pandas as pd
+
+    from phenoface.profiles import BANDS, DEFAULT_WEIGHTS, Evidence, Profile
+
+    kg = Profile.from_evidence("OMIM:190685", "Down syndrome",
+                               {"all": {"kg_frequency": {"HP:0000316": Evidence("kg_frequency", 0.9)}}}, "1")
+    claims = pd.DataFrame({"disease_id": ["OMIM:190685"] * 2, "band": ["child", "child"],
+                           "phrase": ["wide-set eyes", "a flat nasal bridge"], "typical": ["common", "very common"]})
+    ev = llm_evidence(ground_table(claims, {"OMIM:190685": {"HP:0000316"}}), ["child"])["OMIM:190685"]
+    p = kg.with_evidence("llm", {b: ev.get(b, {}) for b in BANDS}, weights={"llm": DEFAULT_WEIGHTS["llm"]})
+    assert "llm" not in p.evidence("adult") and set(p.evidence("child")["llm"]) == {"HP:0000316", "HP:0005280"}
+    assert p.terms("child")["HP:0005280"] == pytest.approx(0.895 * DEFAULT_WEIGHTS["llm"])
+    assert Profile.from_json(p.to_json()) == p
