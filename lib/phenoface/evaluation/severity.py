@@ -5,7 +5,9 @@
 1. *z-scores*: each measured phenotype column (one per HPO id, larger = more of the phenotype,
    from :class:`phenoface.phenotypes.Meter`) is compared with the unaffected class at the same age
    and sex: an ordinary least-squares reference ``m ~ 1 + min(age, 18) + max(age - 18, 0) + male``
-   fitted on unaffected faces, divided by the robust (MAD) spread of its residuals;
+   fitted on unaffected faces, divided by the robust spread of its residuals (1.4826 MAD, at least
+   half the SD) and clipped to +-50 (numerical guard only: clipping harder loses the signal of
+   floor-valued measurements such as synophrys);
 2. *projection on the profile*, over the disease profile's renderable terms ``t`` with weight
    ``w_t >= min_weight`` that were measured (NaN columns, e.g. texture terms without images, drop
    out and the weights renormalise). ``aggregate="mean"`` (default): ``raw = sum_t w_t z_t /
@@ -41,6 +43,7 @@ __all__ = ["SeverityScorer", "profile_weights", "severity_spearman", "order_accu
            "progression_series"]
 
 UNAFFECTED = "UNAFFECTED"
+SD_FLOOR = 0.5
 
 
 def profile_weights(profiles, renderable_only: bool = True, age=None) -> dict[str, dict[str, float]]:
@@ -99,6 +102,7 @@ class SeverityScorer:
         if aggregate not in ("expressed", "mean"):
             raise ValueError(f"aggregate must be 'expressed' or 'mean', got {aggregate!r}")
         self.aggregate, self.tau = aggregate, float(tau)
+        self.z_clip = 50.0
         self.weights = profile_weights(weights)
         self.min_weight = float(min_weight)
         self.min_calibration = int(min_calibration)
@@ -135,7 +139,9 @@ class SeverityScorer:
             beta, *_ = np.linalg.lstsq(X[ok], y[ok], rcond=None)
             r = y[ok] - X[ok] @ beta
             mad = 1.4826 * np.median(np.abs(r - np.median(r)))
-            coefs[c], scales[c] = beta, mad if mad > 1e-9 else (np.std(r) or 1.0)
+            # MAD, but never below half the SD: measurements with a floor (e.g. no synophrys in most
+            # unaffected faces) have MAD ~ 0 and would turn every affected face into z ~ 1e6
+            coefs[c], scales[c] = beta, max(mad, SD_FLOOR * float(np.std(r)), 1e-9)
         self.coef = pd.DataFrame(coefs, index=["intercept", "age_to_18", "age_after_18", "male"][:X.shape[1]])
         self.scale = pd.Series(scales)
 
@@ -171,6 +177,7 @@ class SeverityScorer:
         cols = [c for c in self.terms if c in measurements.columns]
         pred = X @ self.coef[cols].to_numpy()
         z = (measurements[cols].to_numpy(float) - pred) / self.scale[cols].to_numpy()
+        z = np.clip(z, -self.z_clip, self.z_clip)  # one wild measurement must not decide the projection
         return pd.DataFrame(z, columns=cols, index=measurements.index)
 
     def raw(self, measurements: pd.DataFrame, disease_id, age, sex) -> np.ndarray:
