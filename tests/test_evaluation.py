@@ -17,7 +17,7 @@ DISEASES = [UNAFFECTED, "OMIM:190685", "OMIM:122470"]  # Down and CdLS: high con
 
 @pytest.fixture(scope="module")
 def cohorts():
-    train = Cohort.generate(n=150, diseases=DISEASES, seed=1, size=64)
+    train = Cohort.generate(n=300, diseases=DISEASES, seed=1, size=64)
     test = Cohort.generate(n=90, diseases=DISEASES, seed=2, size=64)
     return train, test
 
@@ -26,14 +26,14 @@ def cohorts():
 def recogniser(cohorts):
     train, _ = cohorts
     # 32 px input and no augmentation keep this a few seconds on a laptop CPU
-    return train_recogniser(train.images, train.table["disease_id"], epochs=15, seed=0, width=12, batch_size=32,
+    return train_recogniser(train.images, train.table["disease_id"], epochs=20, seed=0, width=16, batch_size=32,
                             lr=1e-2, input_size=32, augment=False)
 
 
 def test_recogniser_beats_chance_and_round_trips(cohorts, recogniser, tmp_path):
     _, test = cohorts
     res = recogniser.evaluate(test.images, test.table["disease_id"], k=2)
-    assert res["top1"] >= 1.6 * res["chance_top1"], res["top1"]  # 3 classes: chance 1/3
+    assert res["top1"] >= 2 * res["chance_top1"], res["top1"]  # 3 classes: chance 1/3 (0.73-0.80 over seeds 0-2)
     assert res["top2"] >= res["top1"]
     assert res["confusion"].to_numpy().sum() == len(test)
     emb = recogniser.embed(test.images[:5])
