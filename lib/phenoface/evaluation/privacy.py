@@ -12,11 +12,11 @@ Three tests per candidate image, against every training image:
    ``hash_bits`` and the fixed limit decides. (dHash is provided too but not used for flags: on the
    cohort's flat shading its bits flip under slight noise.)
 3. **thumbnail near copy** - the Euclidean distance between blurred 8x8 colour thumbnails,
-   standardised per image (so brightness / contrast changes cancel), below the ``percentile``-th
-   percentile of the train-to-train thumbnail nearest-neighbour distances: catches re-encoded,
-   noised and re-lit copies where the perceptual hash cannot (see above). Neither it nor the hash
-   tolerates translations of a pixel or more on the cohort, whose distinct faces are as close as a
-   1-pixel shift of one face;
+   standardised per image (so brightness / contrast changes cancel), minimised over translations of
+   the candidate by up to ``max_shift`` pixels, below the ``percentile``-th percentile of the same
+   train-to-train distances: catches re-encoded, noised, re-lit and slightly shifted copies where
+   the perceptual hash cannot (see above). Without the shift search a 1-pixel translation escapes:
+   distinct cohort faces are as close as a shifted copy of one face;
 4. **feature-space near copy** - the cosine distance from the candidate to its nearest training
    image, in a feature space (by default the recogniser backbone), below the ``percentile``-th
    percentile (1st by default) of the *train-to-train* nearest-neighbour distances: closer to a
@@ -184,7 +184,24 @@ def _feature_fn(features) -> Callable:
     raise TypeError("features must be None (pixels), a Recogniser or a callable images -> (N, D) array")
 
 
+def _shift_min_nn(queries, ref_thumbs, max_shift: int, exclude_self: bool = False):
+    """Thumbnail NN distance minimised over translations of the queries by up to max_shift pixels."""
+    q = np.asarray(queries)
+    h, w = q.shape[1:3]
+    pad = np.pad(q, ((0, 0), (max_shift, max_shift), (max_shift, max_shift), (0, 0)), mode="edge")
+    best_d = np.full(len(q), np.inf)
+    best_i = np.zeros(len(q), np.int64)
+    for dy in range(-max_shift, max_shift + 1):
+        for dx in range(-max_shift, max_shift + 1):
+            view = pad[:, max_shift + dy:max_shift + dy + h, max_shift + dx:max_shift + dx + w]
+            i, d = _euclid_nn(thumbnail(view), ref_thumbs, exclude_self=exclude_self)
+            better = d < best_d
+            best_d[better], best_i[better] = d[better], i[better]
+    return best_i, best_d
+
+
 def memorisation_check(candidates, train_images, features=None, percentile: float = 1.0, hash_bits: int = 6,
+                       max_shift: int = 1,
                        candidate_features: np.ndarray | None = None, train_features: np.ndarray | None = None,
                        ids=None) -> MemorisationReport:
     """Check a batch of candidate images (uint8 (N, H, W, 3)) against the training images.
@@ -193,6 +210,7 @@ def memorisation_check(candidates, train_images, features=None, percentile: floa
     features, ``kind="grid"``), any callable images -> (N, D), or None for raw pixels; precomputed
     ``candidate_features`` / ``train_features`` skip the extraction. ``hash_bits``: the largest
     pHash Hamming distance (of 64 bits) that may count as a hash copy (see the module docstring).
+    ``max_shift``: translations (pixels) searched by the thumbnail test.
     """
     candidates = np.asarray(candidates)
     train_images = np.asarray(train_images)
@@ -221,9 +239,10 @@ def memorisation_check(candidates, train_images, features=None, percentile: floa
     hash_dist = ph[np.arange(len(candidates)), hash_idx] if len(candidates) else np.zeros(0, int)
 
     tt_thumb = thumbnail(train_images)
-    _, thumb_train_nn = _euclid_nn(tt_thumb, tt_thumb, exclude_self=True)
+    _, thumb_train_nn = _shift_min_nn(train_images, tt_thumb, max_shift, exclude_self=True)
     thumb_limit = float(np.percentile(thumb_train_nn, percentile))
-    thumb_idx, thumb_dist = _euclid_nn(thumbnail(candidates), tt_thumb) if len(candidates) else (np.zeros(0, int), np.zeros(0))
+    thumb_idx, thumb_dist = (_shift_min_nn(candidates, tt_thumb, max_shift) if len(candidates)
+                             else (np.zeros(0, int), np.zeros(0)))
 
     table = pd.DataFrame({
         "candidate": np.arange(len(candidates)) if ids is None else np.asarray(ids),
@@ -242,11 +261,10 @@ def memorisation_check(candidates, train_images, features=None, percentile: floa
                                     "hash_limit": hash_limit, "thumb_limit": thumb_limit})
 
 
-def plant_copies(train_images, n: int = 16, seed: int = 0, noise: float = 2.0, shift: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def plant_copies(train_images, n: int = 16, seed: int = 0, noise: float = 2.0, shift: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A test set of planted copies: half exact training images, half perturbed (Gaussian pixel
-    noise of ``noise`` grey levels, a brightness change of up to 3 % and, when ``shift`` > 0, a
-    translation of up to ``shift`` pixels with edge padding - which the check does not catch on the
-    cohort, see the module docstring).
+    noise of ``noise`` grey levels, a brightness change of up to 3 % and a translation of up to
+    ``shift`` pixels with edge padding).
     Returns (images, source training indices, kind array 'exact' | 'perturbed')."""
     rng = np.random.default_rng(seed)
     src = rng.choice(len(train_images), size=n, replace=False)
