@@ -40,3 +40,45 @@ def test_notebook_smoke(stem, smoke_run):
     missing = REQUIRED.get(stem, set()) - set(metrics)
     assert not missing, f"{stem} did not record {sorted(missing)}"
     assert (smoke_run["reports"] / f"{stem}.html").stat().st_size > 10_000
+
+
+# Loose bounds on the smoke run's headline numbers: a notebook that records a broken metric (NaN, out of
+# range, chance-level) fails here, not in a reader's report. Smoke sizes are tiny, so bounds are wide.
+BOUNDS = {
+    "00_data": {"mediapipe_found_rate": (0.9, 1.0), "renderable_terms": (15, 100)},
+    "02_kg_profiles": {"link_mrr": (0.0, 1.0), "baseline_mrr": (0.0, 1.0)},
+    "03_llm_profiles": {"grounding_rate": (0.0, 1.0), "kg_precision": (0.0, 1.0), "kg_recall": (0.0, 1.0)},
+    "04_image_profiles": {"image_profile_precision_at_k": (0.5, 1.0), "regressor_nme": (0.0, 2.0)}  # smoke trains a few epochs,
+    "07_evaluate": {"recogniser_top5": (0.3, 1.0), "memorisation_rate": (0.0, 0.2), "fd_real_vs_heldout": (0.0, 100.0),
+                    "progression_order_accuracy": (0.0, 1.0)},
+}
+
+
+@pytest.mark.parametrize("stem", sorted(BOUNDS))
+def test_smoke_metrics_are_in_range(stem, smoke_run):
+    if stem not in NOTEBOOKS:
+        pytest.skip(f"{stem} does not exist yet")
+    metrics = json.loads((smoke_run["reports"] / "metrics" / f"{stem}.json").read_text())
+    for name, (lo, hi) in BOUNDS[stem].items():
+        assert isinstance(metrics[name], (int, float)), f"{stem}.{name} = {metrics[name]!r}"
+        assert lo <= metrics[name] <= hi, f"{stem}.{name} = {metrics[name]} outside [{lo}, {hi}]"
+
+
+def test_same_seed_gives_same_metrics(smoke_run, tmp_path):
+    """Rerun notebook 04 (regressor training, image profiles) with the same seed: the same numbers."""
+    from phenoface.runner import run
+
+    stem = "04_image_profiles"
+    log = run("smoke", only=[stem], reports=tmp_path, overrides={"DATA_DIR": str(smoke_run["data"])}, force=True,
+              html=False)
+    assert log["steps"][stem]["status"] == "ok", log["steps"][stem].get("error")
+    first = json.loads((smoke_run["reports"] / "metrics" / f"{stem}.json").read_text())
+    second = json.loads((tmp_path / "metrics" / f"{stem}.json").read_text())
+    timing = ("seconds", "per_s")
+    for name, value in first.items():
+        if any(t in name for t in timing):
+            continue
+        if isinstance(value, float):
+            assert second[name] == pytest.approx(value, rel=1e-6, abs=1e-9), name
+        else:
+            assert second[name] == value, name
