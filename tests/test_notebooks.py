@@ -48,7 +48,7 @@ BOUNDS = {
     "00_data": {"mediapipe_found_rate": (0.9, 1.0), "renderable_terms": (15, 100)},
     "02_kg_profiles": {"link_mrr": (0.0, 1.0), "baseline_mrr": (0.0, 1.0)},
     "03_llm_profiles": {"grounding_rate": (0.0, 1.0), "kg_precision": (0.0, 1.0), "kg_recall": (0.0, 1.0)},
-    "04_image_profiles": {"image_profile_precision_at_k": (0.5, 1.0), "regressor_nme": (0.0, 2.0)}  # smoke trains a few epochs,
+    "04_image_profiles": {"image_profile_precision_at_k": (0.5, 1.0), "regressor_nme": (0.0, 2.0)},  # smoke: a few epochs
     "07_evaluate": {"recogniser_top5": (0.3, 1.0), "memorisation_rate": (0.0, 0.2), "fd_real_vs_heldout": (0.0, 100.0),
                     "progression_order_accuracy": (0.0, 1.0)},
 }
