@@ -7,15 +7,14 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import resource
 import sys
-import tempfile
 import time
 import warnings
-from pathlib import Path
+
+from phenoface.config import write_json
 
 
 def main(argv=None) -> dict:
@@ -60,12 +59,7 @@ def main(argv=None) -> dict:
         print(f"face_likeness: found_rate {fl['found_rate']:.3f}, NME {fl['nme']:.4f} "
               f"(no jaw {fl['nme_no_jaw']:.4f}) over {fl['n']} faces at {fl['size']}px")
         res["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(res, fh, indent=1)
-    os.replace(tmp, out)
+    out = write_json(args.out, res)  # atomic, like every artifact of the project
     print(f"wrote {out}")
     return res
 

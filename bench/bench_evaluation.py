@@ -8,15 +8,14 @@ fast generated batches can be scored), plus training time, FD and memorisation-c
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import resource
 import sys
-import tempfile
 import time
 import warnings
-from pathlib import Path
+
+from phenoface.config import write_json
 
 
 def main(argv=None) -> dict:
@@ -66,12 +65,7 @@ def main(argv=None) -> dict:
     print(f"recogniser embed: {res['embed_images_per_s']:,.0f} images/s at {args.size} px (batch {args.batch}); "
           f"FD {half} vs {args.n - half} in {res['fd_seconds']:.2f} s; memorisation check in "
           f"{res['memorisation_seconds']:.2f} s" + (f"; training {res['train_seconds']:.1f} s" if "train_seconds" in res else ""))
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd_, tmp = tempfile.mkstemp(dir=out.parent, suffix=".tmp")
-    with os.fdopen(fd_, "w") as fh:
-        json.dump(res, fh, indent=1)
-    os.replace(tmp, out)
+    out = write_json(args.out, res)  # atomic, like every artifact of the project
     print(f"wrote {out}")
     return res
 

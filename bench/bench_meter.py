@@ -11,14 +11,14 @@ timed: throughput does not depend on the weights.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
-import tempfile
 import time
 import warnings
 from pathlib import Path
+
+from phenoface.config import write_json
 
 
 def _best(fn, repeat=3):
@@ -69,12 +69,7 @@ def main(argv=None) -> dict:
     dt = _best(lambda: meter.measure(c.landmarks, c.images), repeat=1)
     res["meter_with_images_faces_per_s"] = round(args.n / dt, 1)
     print(f"Meter (all columns, with 64 px images): {args.n / dt:,.0f} faces/s")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(res, fh, indent=1)
-    os.replace(tmp, out)
+    out = write_json(args.out, res)  # atomic, like every artifact of the project
     print(f"wrote {out}")
     return res
 
