@@ -16,7 +16,6 @@ import functools
 import hashlib
 import os
 import re
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import hpo
+from ..config import atomic_path
 
 DEFAULT_THRESHOLD = 0.75  # "short stature" -> Short face scores 0.73; "wide-set eyes" -> Hypertelorism 1.0
 _LEADING = re.compile(r"^(a|an|the|some|very|mild|mildly|marked|markedly)\s+", re.I)
@@ -100,10 +100,8 @@ def term_index(terms: frozenset[str] | None = None) -> TermIndex:
         except Exception:  # a corrupt cache is rebuilt
             path.unlink(missing_ok=True)
     index = _build_index(terms)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz")
-    os.close(fd)
-    np.savez(tmp, ids=np.array(index.ids), texts=np.array(index.texts), vectors=index.vectors)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        np.savez(tmp, ids=np.array(index.ids), texts=np.array(index.texts), vectors=index.vectors)
     return index
 
 
