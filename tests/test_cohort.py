@@ -8,7 +8,7 @@ import pytest
 
 from phenoface.cohort import (DISEASES, EFFECT, KIND, TERMS, UNAFFECTED, Cohort, disease_names,
                               render_face, render_table, severity_course)
-from phenoface.cohort import _neutral_table
+from phenoface.cohort import face_table
 from phenoface.cohort.validate import MEDIAPIPE_TO_DLIB68
 
 
@@ -162,8 +162,8 @@ def test_each_term_changes_image_and_landmarks(term):
 
 
 def test_microcephaly_shrinks_cranium():
-    t0 = _neutral_table(5, 20.0, "M", {})
-    t1 = _neutral_table(5, 20.0, "M", {"HP:0000252": 1.0})
+    t0 = face_table(5, 20.0, "M", {})
+    t1 = face_table(5, 20.0, "M", {"HP:0000252": 1.0})
     _, lm0, h0 = render_table(t0, 64)
     _, lm1, h1 = render_table(t1, 64)
     assert np.allclose(lm0, lm1)
@@ -234,7 +234,7 @@ def test_save_is_atomic(small, tmp_path, monkeypatch):
         small.save(tmp_path / "c3")
     names = sorted(p.name for p in (tmp_path / "c3").iterdir())
     assert names == ["cohort.npz"]
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match="run notebook 00_data"):
         Cohort.load(tmp_path / "c3")
 
 

@@ -15,10 +15,10 @@ def _series(term, levels=(0.0, 0.25, 0.5, 0.75, 1.0), identity=3, age=25.0, sex=
 
 def _landmarks(term, levels=(0.0, 0.25, 0.5, 0.75, 1.0), identity=3, age=25.0, sex="F", size=64):
     """The renderer's landmarks without drawing pixels (fast)."""
-    from phenoface.cohort import _neutral_table, build_params
+    from phenoface.cohort import face_table, build_params
     from phenoface.cohort.layout import to_pixels
 
-    table = pd.concat([_neutral_table(identity, age, sex, {term: a}) for a in levels], ignore_index=True)
+    table = pd.concat([face_table(identity, age, sex, {term: a}) for a in levels], ignore_index=True)
     return to_pixels(build_params(table)["lm"], size)
 
 

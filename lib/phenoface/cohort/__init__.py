@@ -30,7 +30,7 @@ from .render import render as _render
 from .terms import EFFECT, KIND, TERM_IDS, TERMS, apply_terms, head_scale
 
 __all__ = ["Cohort", "TERMS", "KIND", "EFFECT", "DISEASES", "UNAFFECTED", "COURSE", "render_face",
-           "render_table", "disease_names", "severity_course", "kg_frequencies", "true_frequencies"]
+           "render_table", "face_table", "disease_names", "severity_course", "kg_frequencies", "true_frequencies"]
 
 TEXTURE_KEYS = {
     "pallor": "HP:0000980", "erythema": "HP:0001041", "nodule": "HP:0200036",
@@ -142,7 +142,9 @@ def render_table(table: pd.DataFrame, size: int = 64, chunk: int | None = None):
     return images, lms, heads
 
 
-def _neutral_table(identity, age, sex, terms) -> pd.DataFrame:
+def face_table(identity, age, sex, terms=None) -> pd.DataFrame:
+    """One neutral-pose table row for ``render_table``: the face ``render_face`` draws, for callers
+    that render many such faces in one batch (series of one person, per-term checks)."""
     row = {"disease_id": "", "age": float(age), "sex": sex, "identity": int(identity), "severity": 0.0}
     for t in TERM_IDS:
         row[t] = 0.0
@@ -159,7 +161,7 @@ def render_face(identity: int = 0, age: float = 30.0, sex: str = "F", terms: dic
     """One face (neutral pose). Returns (uint8 image (size, size, 3), landmarks (68, 2) pixels (x, y))."""
     if sex not in ("F", "M"):
         raise ValueError("sex must be 'F' or 'M'")
-    img, lm, _ = render_table(_neutral_table(identity, age, sex, terms), size)
+    img, lm, _ = render_table(face_table(identity, age, sex, terms), size)
     return img[0], lm[0]
 
 
@@ -329,6 +331,9 @@ class Cohort:
     @classmethod
     def load(cls, path) -> "Cohort":
         path = Path(path)
+        if not (path / "meta.json").is_file():  # written last by save(): absent = no complete cohort here
+            raise FileNotFoundError(f"{path} holds no saved cohort: run notebook 00_data with the same DATA_DIR "
+                                    "first (run_all.sh --only 00)")
         with open(path / "meta.json") as fh:
             meta = json.load(fh)
         with np.load(path / "cohort.npz") as z:

@@ -376,8 +376,7 @@ def progression_series(diseases, n_identities: int = 4, ages=(2.0, 4.0, 7.0, 11.
     :meth:`phenoface.cohort.Cohort.generate`. Returns (images, landmarks, table) with columns series,
     identity, disease_id, age, sex, severity and the term amounts.
     """
-    from ..cohort import EXCLUSIVE, TERM_IDS, render_table, severity_course, true_frequencies
-    from ..cohort import _neutral_table  # one neutral-pose row per face, the render_face path
+    from ..cohort import EXCLUSIVE, TERM_IDS, face_table, render_table, severity_course, true_frequencies
 
     rng = np.random.default_rng(seed)
     truth, _ = true_frequencies()
@@ -399,7 +398,7 @@ def progression_series(diseases, n_identities: int = 4, ages=(2.0, 4.0, 7.0, 11.
                 age = float(step) if by == "age" else float(fixed_age)
                 sev = float(severity_course(d, age) * factor) if by == "age" else float(step)
                 terms = {t: float(sev * j) for t, p, j in zip(TERM_IDS, present, jitter) if p}
-                row = _neutral_table(identity, age, sex, terms)
+                row = face_table(identity, age, sex, terms)
                 row["disease_id"] = d
                 row["severity"] = sev
                 row["series"] = series

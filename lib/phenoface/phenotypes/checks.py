@@ -13,14 +13,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..cohort import TERMS, render_table
+from ..cohort import TERMS, face_table, render_table
 from .meter import Meter
-
-
-def _neutral(identity, age, sex, terms=None):
-    from ..cohort import _neutral_table
-
-    return _neutral_table(identity, age, sex, terms or {})
 
 
 def specificity(size: int = 64, identities: int = 8, spread_n: int = 60, seed: int = 0) -> pd.DataFrame:
@@ -28,9 +22,9 @@ def specificity(size: int = 64, identities: int = 8, spread_n: int = 60, seed: i
     rng = np.random.default_rng(seed)
     ids = rng.integers(0, 2 ** 31 - 1, identities)
     specs = [(int(i), age, sex) for i in ids for sex, age in (("F", 30.0), ("M", 8.0), ("F", 14.0))]
-    tables = [_neutral(i, a, s) for i, a, s in specs]
+    tables = [face_table(i, a, s) for i, a, s in specs]
     for t in TERMS:
-        tables += [_neutral(i, a, s, {t: 1.0}) for i, a, s in specs]
+        tables += [face_table(i, a, s, {t: 1.0}) for i, a, s in specs]
     imgs, lms, _ = render_table(pd.concat(tables, ignore_index=True), size)
     m = Meter().measure(lms, imgs)
     n = len(specs)
@@ -39,7 +33,7 @@ def specificity(size: int = 64, identities: int = 8, spread_n: int = 60, seed: i
     spread_ids = rng.integers(0, 2 ** 31 - 1, spread_n)
     ages = rng.uniform(2, 60, spread_n)
     sexes = rng.choice(["F", "M"], spread_n)
-    st = pd.concat([_neutral(int(i), float(a), str(s)) for i, a, s in zip(spread_ids, ages, sexes)], ignore_index=True)
+    st = pd.concat([face_table(int(i), float(a), str(s)) for i, a, s in zip(spread_ids, ages, sexes)], ignore_index=True)
     si, sl, _ = render_table(st, size)
     sd = Meter().measure(sl, si).std().to_numpy()
     own = np.array([deltas[t][j] for j, t in enumerate(TERMS)])
