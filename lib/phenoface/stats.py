@@ -98,3 +98,20 @@ def fmt_ci(point: float, ci, digits: int = 2) -> str:
     """'0.71 [0.66, 0.76]' for reports."""
     lo, hi = ci
     return f"{point:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+
+
+def order_accuracy(score, truth, groups=None) -> float:
+    """Share of pairs within each group (all pairs when ``groups`` is None) whose ``score`` order matches
+    their ``truth`` order; pairs tied in truth are skipped, ties in score count one half, and a NaN score
+    counts as wrongly ordered (a face the instrument could not read stays in the denominator)."""
+    s, t = np.asarray(score, float).ravel(), np.asarray(truth, float).ravel()
+    g = np.zeros(len(s)) if groups is None else np.asarray(groups).ravel()
+    right = total = 0.0
+    for lab in np.unique(g):
+        i = np.flatnonzero(g == lab)
+        ds = s[i][:, None] - s[i][None, :]
+        dt = t[i][:, None] - t[i][None, :]
+        pair = dt > 0
+        total += pair.sum()
+        right += np.where(np.isnan(ds), 0.0, (ds > 0) + 0.5 * (ds == 0))[pair].sum()
+    return float(right / total) if total else float("nan")
