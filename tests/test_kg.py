@@ -1,14 +1,15 @@
-"""phenoface.kg: the HPO graph, the PrimeKG loader and merge, holdout ranking and PyKEEN training."""
+"""phenoface.kg: the HPO graph, the PrimeKG loader and merge, alias-aware holdout, filtered ranking,
+baselines and PyKEEN training."""
 import time
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from phenoface.kg import (DIS_PHEN, PHEN_PHEN, SAME_AS, KnowledgeGraph, PrimeKGFormatError, build_hpo_graph,
-                          evaluate, frequency_scores, holdout_split, load_primekg, merge, normalise_id,
-                          rank_hidden, train_embedding)
-from phenoface.kg.graph import _edge_frame, _nodes_frame
+from phenoface.kg import (DIS_GENE, DIS_PHEN, EMBEDDING, FREQUENCY, LINK, NEAREST, PHEN_PHEN, SAME_AS, TEST,
+                          VALIDATION, KnowledgeGraph, NearestDisease, PrimeKGFormatError, alias_clusters,
+                          build_hpo_graph, edge_frame, evaluate, frequency_scores, holdout_split, load_primekg,
+                          merge, nodes_frame, normalise_id, rank_hidden, train_embedding)
 from phenoface.kg.primekg import REQUIRED_COLUMNS
 
 ROWS = [  # relation, display, x_id, x_type, x_name, x_source, y_id, y_type, y_name, y_source
@@ -66,9 +67,9 @@ def test_normalise_id():
 
 def test_merge_links_by_name_and_keeps_hpo_frequency(tmp_path):
     pk = load_primekg(write_kg(tmp_path / "kg.csv"))
-    nodes = _nodes_frame({"OMIM:190685": ("disease", "Down Syndrome", "OMIM"),
+    nodes = nodes_frame({"OMIM:190685": ("disease", "Down Syndrome", "OMIM"),
                           "HP:0000316": ("effect/phenotype", "Hypertelorism", "HPO")})
-    edges = _edge_frame(["OMIM:190685"], DIS_PHEN, ["HP:0000316"], np.array([0.5]))
+    edges = edge_frame(["OMIM:190685"], DIS_PHEN, ["HP:0000316"], np.array([0.5]))
     hp = KnowledgeGraph(nodes, edges, {"sources": ["hpo"]})
     m = merge(hp, pk)
     assert m.n_entities == 8  # the shared phenotype counted once
@@ -123,34 +124,159 @@ def toy_graph():
         nodes[t] = ("effect/phenotype", t, "HPO")
     rows.append(("OMIM:A0", "HP:B1"))
     h, t = zip(*rows)
-    return KnowledgeGraph(_nodes_frame(nodes), _edge_frame(h, DIS_PHEN, t))
+    return KnowledgeGraph(nodes_frame(nodes), edge_frame(h, DIS_PHEN, t))
+
+
+def twin_graph():
+    """Six diseases, each with a twin carrying the same five facial terms (HP:F{k}..HP:F{k+4}, mod 8,
+    so every term is also carried by other diseases): OMIM:k and ORPHA:k share a name (k = 0, 1), a
+    gene (k = 2, 3) or a same_as edge (k = 4, 5). OMIM:6 shares a gene with OMIM:2 but not its terms
+    (not a twin). Non-facial terms (HP:N*) are shared by the diseases with the same k mod 2."""
+    nodes, dp, dg, same = {}, [], [], []
+    for k in range(6):
+        rule = ("name", "gene", "same_as")[k // 2]
+        a, b = f"OMIM:{k}", f"ORPHA:{k}"
+        nodes[a] = ("disease", f"Syndrome {k}", "OMIM")
+        nodes[b] = ("disease", f"SYNDROME  {k}" if rule == "name" else f"Other name {k}", "ORPHA")
+        terms = [f"HP:F{(k + j) % 8}" for j in range(5)]
+        dp += [(d, t) for d in (a, b) for t in terms]
+        dp += [(d, f"HP:N{k % 2}{j}") for d in (a, b) for j in range(3)]
+        if rule == "gene":
+            dg += [(a, f"NCBIGene:{k}"), (b, f"NCBIGene:{k}")]
+        if rule == "same_as":
+            same.append((b, a))
+    nodes["OMIM:6"] = ("disease", "Syndrome 6", "OMIM")
+    dp += [("OMIM:6", f"HP:F{j}") for j in (7, 0, 1)]
+    dg.append(("OMIM:6", "NCBIGene:2"))
+    for t in sorted({t for _, t in dp}):
+        nodes[t] = ("effect/phenotype", t, "HPO")
+    for g in sorted({g for _, g in dg}):
+        nodes[g] = ("gene/protein", g, "NCBI")
+    parts = [edge_frame([h for h, _ in dp], DIS_PHEN, [t for _, t in dp]),
+             edge_frame([h for h, _ in dg], DIS_GENE, [t for _, t in dg]),
+             edge_frame([h for h, _ in same], SAME_AS, [t for _, t in same])]
+    return KnowledgeGraph(nodes_frame(nodes), pd.concat(parts, ignore_index=True))
+
+
+FACIAL = {f"HP:F{j}" for j in range(8)}
+
+
+def test_alias_clusters_by_name_gene_and_same_as():
+    cl = alias_clusters(twin_graph(), terms=FACIAL)
+    for k in range(6):
+        assert cl[f"OMIM:{k}"] == cl[f"ORPHA:{k}"], k
+    assert len(set(cl)) == 7  # six twin pairs and OMIM:6, which shares a gene but not the terms
+    assert cl["OMIM:6"] not in {cl["OMIM:2"], cl["ORPHA:2"]}
+
+
+def twin_of(d):
+    return d.replace("OMIM", "ORPHA") if d.startswith("OMIM") else d.replace("ORPHA", "OMIM")
+
+
+def twin_copier(holdout):
+    """A scorer that copies the facial terms of the disease's twin from the training graph."""
+    known = holdout.train.disease_phenotypes().groupby("head")["tail"].apply(set).to_dict()
+    return lambda d: np.array([1.0 if c in known.get(twin_of(d), ()) else 0.0 for c in holdout.candidates])
+
+
+def test_twin_no_longer_leaks():
+    g = twin_graph()
+    aware = holdout_split(g, terms=FACIAL, n_test=7, frac=0.4, min_terms=3, seed=0)
+    train = set(zip(aware.train.edges["head"], aware.train.edges["tail"]))
+    for d, t in zip(aware.hidden["disease"], aware.hidden["hpo_id"]):
+        twins = aware.clusters[aware.clusters == aware.clusters[d]].index
+        assert not any((m, t) in train for m in twins), (d, t)
+    assert aware.dropped == 0 and aware.twin_edges == (~aware.hidden["disease"].eq("OMIM:6")).sum() > 0
+    # The same split with every disease its own cluster (the old protocol) leaves the answer with the twin.
+    alone = pd.Series({d: d for d in g.diseases()})
+    leaky = holdout_split(g, terms=FACIAL, n_test=7, frac=0.4, min_terms=3, seed=0, clusters=alone)
+    leak = rank_hidden(twin_copier(leaky), leaky)
+    leak = leak[~leak["disease"].map(twin_of).isin(set(leak["disease"])) & leak["disease"].ne("OMIM:6")]
+    assert len(leak) and (leak["rank"] == 1).all()  # the twin still carries every hidden term
+    fair = rank_hidden(twin_copier(aware), aware)
+    fair = fair[fair["disease"].ne("OMIM:6")]
+    assert len(fair) and (fair["rank"] > 1).all()
+
+
+def test_split_is_disjoint_and_filters_other_hidden_terms():
+    g = toy_graph()
+    h = holdout_split(g, n_test=4, n_valid=3, frac=0.4, min_terms=3, seed=1)
+    val, test = h.split(VALIDATION), h.split(TEST)
+    assert val["disease"].nunique() == 3 and test["disease"].nunique() == 4
+    assert not set(val["disease"]) & set(test["disease"])
+    hidden = set(zip(h.hidden["disease"], h.hidden["hpo_id"]))
+    assert not hidden & set(zip(h.train.edges["head"], h.train.edges["tail"]))
+    # Filtered: a scorer that puts every hidden term (and every known one) on top ranks each first.
+    known = set(zip(h.train.edges["head"], h.train.edges["tail"]))
+    top = rank_hidden(lambda d: np.array([float((d, c) in hidden or (d, c) in known) for c in h.candidates]), h)
+    assert (top["rank"] == 1).all() and len(top) == len(h.hidden)
+    # A scorer that puts the disease's hidden terms in a fixed order, all above the rest: still all first.
+    order = {c: i for i, c in enumerate(h.candidates)}
+    stair = rank_hidden(lambda d: np.array([10.0 + order[c] if (d, c) in hidden else 0.0 for c in h.candidates]), h)
+    assert (stair["rank"] == 1).all()
+    # Unfiltered ranks would count the other hidden terms: with two hidden per disease one would be 2.
+    assert h.hidden.groupby("disease").size().max() >= 2
 
 
 def test_frequency_baseline_on_toy_graph():
     g = toy_graph()
     cands = ["HP:A1", "HP:B1", "HP:B2"]
     assert list(frequency_scores(g, cands)) == [6.0, 11.0, 10.0]
-    h = holdout_split(g, terms=None, n_diseases=4, frac=0.2, min_terms=3, seed=1)
+    h = holdout_split(g, n_test=4, frac=0.2, min_terms=3, seed=1)
     assert len(h.hidden) == 4 and h.hidden["disease"].nunique() == 4
-    assert not set(map(tuple, h.hidden.to_numpy())) & set(zip(h.train.edges["head"], h.train.edges["tail"]))
-    # A perfect scorer ranks each hidden term first; the baseline's ranks follow counts.
-    hidden = set(map(tuple, h.hidden.to_numpy()))
-    perfect = rank_hidden(lambda d: np.array([1.0 if (d, c) in hidden else 0.0 for c in h.candidates]), h)
-    assert (perfect == 1).all()
-    base = rank_hidden(lambda d: frequency_scores(h.train, h.candidates), h)
-    assert (base >= 1).all() and len(base) == 4
+    base = rank_hidden(lambda d: frequency_scores(h.train, h.candidates), h)["rank"]
+    assert (base >= 1).all() and (base <= len(h.candidates)).all() and len(base) == 4
+
+
+def test_nearest_disease_skips_the_twin_and_finds_the_family():
+    g = twin_graph()
+    h = holdout_split(g, terms=FACIAL, n_test=7, frac=0.4, min_terms=3, seed=0)
+    near = NearestDisease(g, h, facial=FACIAL)
+    sim = pd.Series(near.similarities("OMIM:0"), index=near.pool)
+    assert sim["ORPHA:0"] == -1 and sim["OMIM:0"] == -1  # its own alias cluster is never a neighbour
+    assert sim.idxmax() in {"OMIM:4", "ORPHA:4"}  # the same non-facial terms and no gene: cosine 1
+    assert sim["OMIM:4"] > sim["OMIM:2"] > sim["OMIM:1"] == 0  # pair 2 adds a gene; odd pairs share nothing
+    s = pd.Series(near.scores("OMIM:0", k=1), index=h.candidates)
+    carried = h.train.disease_phenotypes(terms=FACIAL).groupby("head")["tail"].apply(set)[sim.idxmax()]
+    assert set(s[s >= 0.5].index) == carried  # the neighbour's facial terms, nothing else, come first
+
+
+class OracleEmbedding:
+    """Scores a hidden term 1 and everything else 0: a perfect link predictor."""
+
+    def __init__(self, holdout):
+        self.hidden = set(zip(holdout.hidden["disease"], holdout.hidden["hpo_id"]))
+
+    def score_tails(self, d, cands):
+        return np.array([float((d, c) in self.hidden) for c in cands])
+
+
+def test_evaluate_chooses_on_validation_and_reports_test_with_intervals():
+    g = toy_graph()
+    h = holdout_split(g, n_test=6, n_valid=4, frac=0.4, min_terms=3, seed=2)
+    r = evaluate(OracleEmbedding(h), h, g, facial=set(h.candidates), weights=(0.0, 1.0, 4.0), neighbours=(1, 3))
+    assert set(r.table.index) == {LINK, EMBEDDING, FREQUENCY, NEAREST}
+    assert r.prior_weight == 0.0 and r.neighbours in (1, 3)  # the oracle needs no prior
+    assert set(r.validation["method"]) == {LINK, NEAREST} and len(r.validation) == 5
+    assert r.table.loc[LINK, "mrr"] == 1.0 and r.table.loc[LINK, "n"] == len(h.split(TEST))
+    assert (r.table["mrr_lo"] <= r.table["mrr"] + 1e-12).all() and (r.table["mrr"] <= r.table["mrr_hi"] + 1e-12).all()
+    assert r.table.loc[FREQUENCY, "mrr"] < 1.0
+    assert r.versus.loc[FREQUENCY, "lo"] > 0 and "**beats** the frequency baseline" in r.verdict()
+    assert set(r.ranks["method"]) == set(r.table.index)
 
 
 @pytest.mark.slow
 def test_transe_trains_deterministically_and_learns_families(tmp_path):
     g = toy_graph()
-    h = holdout_split(g, n_diseases=8, frac=0.2, min_terms=3, seed=0)
+    h = holdout_split(g, n_test=8, n_valid=4, frac=0.2, min_terms=3, seed=0)
     a = train_embedding(h.train, "TransE", dim=16, epochs=40, seed=3, lr=0.05, batch_size=32, num_negs=4)
     b = train_embedding(h.train, "TransE", dim=16, epochs=40, seed=3, lr=0.05, batch_size=32, num_negs=4)
-    ta, tb = evaluate(a, h), evaluate(b, h)
-    pd.testing.assert_frame_equal(ta, tb)
-    assert ta.loc["TransE", "mrr"] >= ta.loc["frequency baseline", "mrr"]
-    assert ta.loc["TransE", "hits10"] == 1.0  # 11 candidates: within ten means family terms ranked first
+    ra, rb = evaluate(a, h, g, facial=set(h.candidates)), evaluate(b, h, g, facial=set(h.candidates))
+    pd.testing.assert_frame_equal(ra.table, rb.table)
+    print(ra.table)
+    # The family terms come first: the embedding beats the frequency baseline, which ranks b-terms first.
+    assert ra.table.loc[EMBEDDING, "mrr"] > ra.table.loc[FREQUENCY, "mrr"]
+    assert ra.table.loc[EMBEDDING, "mrr"] >= 0.8
     proposed = a.complete("OMIM:A1", h.candidates, known={"HP:A1"}, top_k=3)
     assert len(proposed) == 3 and proposed.between(0, 1).all() and "HP:A1" not in proposed.index
     a.save(tmp_path / "emb")

@@ -129,8 +129,7 @@ def test_onset_restricts_bands():
 
 @pytest.mark.slow
 def test_kg_profile_with_embedding_completes():
-    from phenoface.kg import DIS_PHEN, KnowledgeGraph, train_embedding
-    from phenoface.kg.graph import _edge_frame, _nodes_frame
+    from phenoface.kg import DIS_PHEN, KnowledgeGraph, edge_frame, nodes_frame, train_embedding
 
     nodes = {f"OMIM:{i}": ("disease", f"Toy {i}", "OMIM") for i in range(6)}
     terms = ["HP:0000316", "HP:0000582", "HP:0012368", "HP:0000154"]
@@ -138,7 +137,7 @@ def test_kg_profile_with_embedding_completes():
     rows = [(f"OMIM:{i}", t) for i in range(6) for t in terms[:3]] + [("OMIM:0", "HP:0000154")]
     rows = [r for r in rows if r != ("OMIM:5", "HP:0012368")]
     h, t = zip(*rows)
-    g = KnowledgeGraph(_nodes_frame(nodes), _edge_frame(h, DIS_PHEN, t, np.full(len(h), 0.9)))
+    g = KnowledgeGraph(nodes_frame(nodes), edge_frame(h, DIS_PHEN, t, np.full(len(h), 0.9)))
     emb = train_embedding(g, "TransE", dim=8, epochs=5, seed=0, batch_size=8)
     p = kg_profile("OMIM:5", graph=g, embedding=emb, top_k=1, terms=set(terms))
     completion = [tid for tid, e in p.bands["all"].items() if e.evidence[0].source == "kg_completion"]

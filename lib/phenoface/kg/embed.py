@@ -1,12 +1,6 @@
-"""PyKEEN embeddings of the (face) graph, evaluated on the task profiles need: which facial term
-does a disease have that we hid from the graph?
+"""PyKEEN embeddings of the (face) graph: training, scoring a disease's candidate terms, saving.
 
-Protocol (``holdout_split`` + ``evaluate``): for a seeded sample of diseases with at least
-``min_terms`` facial terms, a fraction of their disease -> facial-term edges is hidden from
-training. Each hidden term is ranked among the candidate facial terms (every facial term some
-training disease carries), the disease's other known terms filtered out, ties counted half
-(the "realistic" rank). Reported: MRR and Hits@10, for the embedding and for a frequency baseline
-that ranks terms by how many training diseases carry them.
+How well they recover hidden facial terms is measured in :mod:`phenoface.kg.linkpred`.
 """
 
 from __future__ import annotations
@@ -25,68 +19,6 @@ import pandas as pd
 from .graph import DIS_PHEN, KnowledgeGraph
 
 MODELS = ("TransE", "RotatE", "ComplEx")
-
-
-@dataclass
-class Holdout:
-    train: KnowledgeGraph
-    hidden: pd.DataFrame  # disease, hpo_id
-    candidates: list[str]
-    dropped: int = 0  # hidden terms no training disease carries (no method can rank them)
-
-
-def holdout_split(graph: KnowledgeGraph, terms=None, n_diseases: int = 200, frac: float = 0.2,
-                  min_terms: int = 3, seed: int = 0) -> Holdout:
-    """Hide ``frac`` (at least one) of the facial terms of ``n_diseases`` seeded diseases."""
-    rng = np.random.default_rng(seed)
-    dp = graph.disease_phenotypes(terms=terms)
-    per = dp.groupby("head")["tail"].apply(sorted)
-    eligible = np.array(sorted(per.index[per.map(len) >= min_terms]))
-    if len(eligible) == 0:
-        raise ValueError(f"no disease has >= {min_terms} facial terms to hold out")
-    chosen = rng.choice(eligible, size=min(n_diseases, len(eligible)), replace=False)
-    rows = []
-    for d in sorted(chosen):
-        ts = per[d]
-        k = min(len(ts) - 1, max(1, int(round(frac * len(ts)))))
-        rows += [(d, t) for t in sorted(rng.choice(ts, size=k, replace=False))]
-    hidden = pd.DataFrame(rows, columns=["disease", "hpo_id"])
-    e = graph.edges
-    key = pd.MultiIndex.from_arrays([e["head"], e["tail"]])
-    hide = (e["relation"] == DIS_PHEN).to_numpy() & key.isin(list(zip(hidden["disease"], hidden["hpo_id"])))
-    train = graph.subgraph(e[~hide], {"holdout": len(hidden)})
-    candidates = sorted(set(train.disease_phenotypes(terms=terms)["tail"]))
-    keep = hidden["hpo_id"].isin(set(candidates))
-    return Holdout(train, hidden[keep].reset_index(drop=True), candidates, int((~keep).sum()))
-
-
-def frequency_scores(graph: KnowledgeGraph, candidates) -> np.ndarray:
-    """How many diseases carry each candidate term (the baseline's score)."""
-    dp = graph.disease_phenotypes(terms=set(candidates))
-    counts = dp.groupby("tail")["head"].nunique()
-    return counts.reindex(list(candidates)).fillna(0).to_numpy(dtype=float)
-
-
-def rank_hidden(score_fn, holdout: Holdout) -> np.ndarray:
-    """Filtered, tie-averaged rank of every hidden term; ``score_fn(disease) -> scores`` over
-    ``holdout.candidates``."""
-    cands = holdout.candidates
-    index = {c: i for i, c in enumerate(cands)}
-    known = holdout.train.disease_phenotypes(terms=set(cands)).groupby("head")["tail"].apply(set).to_dict()
-    ranks = []
-    for d, grp in holdout.hidden.groupby("disease", sort=True):
-        s = np.asarray(score_fn(d), dtype=float)
-        keep = np.array([c not in known.get(d, ()) for c in cands])
-        others = s[keep]
-        for t in grp["hpo_id"]:
-            st = s[index[t]]
-            ranks.append(1.0 + (others > st).sum() + 0.5 * ((others == st).sum() - 1))
-    return np.asarray(ranks)
-
-
-def metrics(ranks: np.ndarray) -> dict:
-    return {"mrr": float(np.mean(1.0 / ranks)) if len(ranks) else float("nan"),
-            "hits10": float(np.mean(ranks <= 10)) if len(ranks) else float("nan"), "n": int(len(ranks))}
 
 
 @dataclass
@@ -214,26 +146,3 @@ def train_embedding(graph: KnowledgeGraph, model: str = "TransE", dim: int = 64,
               "train_seconds": seconds}
     return KGEmbedding(result.model, dict(tf.entity_to_id), dict(tf.relation_to_id), config,
                        [float(x) for x in result.losses])
-
-
-def evaluate(embedding: KGEmbedding, holdout: Holdout, prior_weight: float = 0.5) -> pd.DataFrame:
-    """MRR / Hits@10 of the hidden facial terms: the embedding, the frequency baseline, and a
-    hybrid (z-scored embedding score + ``prior_weight`` x z-scored log frequency)."""
-    cands = holdout.candidates
-    freq = frequency_scores(holdout.train, cands)
-    logf = np.log1p(freq)
-    zf = (logf - logf.mean()) / (logf.std() or 1.0)
-
-    def hybrid(d):
-        s = embedding.score_tails(d, cands)
-        s = np.where(np.isfinite(s), s, np.nanmin(s[np.isfinite(s)]) if np.isfinite(s).any() else 0.0)
-        return (s - s.mean()) / (s.std() or 1.0) + prior_weight * zf
-
-    rows = {
-        f"{embedding.config.get('model', 'embedding')}": metrics(rank_hidden(lambda d: embedding.score_tails(d, cands), holdout)),
-        "frequency baseline": metrics(rank_hidden(lambda d: freq, holdout)),
-        f"{embedding.config.get('model', 'embedding')} + frequency prior": metrics(rank_hidden(hybrid, holdout)),
-    }
-    table = pd.DataFrame(rows).T
-    table.index.name = "method"
-    return table

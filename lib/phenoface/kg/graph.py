@@ -12,17 +12,16 @@ phenotype -> gene, child phenotype -> parent phenotype); PrimeKG's mirrored copi
 from __future__ import annotations
 
 import functools
-import os
 import pickle
-import tempfile
+import re
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .. import hpo
+from ..config import atomic_path
 
 DISEASE, PHENOTYPE, GENE = "disease", "effect/phenotype", "gene/protein"
 DIS_PHEN = "disease_phenotype_positive"
@@ -155,13 +154,20 @@ class KnowledgeGraph:
         return g
 
 
-def _nodes_frame(rows: dict[str, tuple[str, str, str]]) -> pd.DataFrame:
+def name_key(name: str) -> str:
+    """A disease name compared across sources: case, punctuation and spacing ignored."""
+    return re.sub(r"[^a-z0-9]+", " ", str(name).lower()).strip()
+
+
+def nodes_frame(rows: dict[str, tuple[str, str, str]]) -> pd.DataFrame:
+    """Node table from ``{id: (type, name, source)}``."""
     df = pd.DataFrame.from_dict(rows, orient="index", columns=NODE_COLUMNS)
     df.index.name = "id"
     return df
 
 
-def _edge_frame(head, relation, tail, frequency=np.nan, onset="", source="hpo") -> pd.DataFrame:
+def edge_frame(head, relation, tail, frequency=np.nan, onset="", source="hpo") -> pd.DataFrame:
+    """Edge table in :data:`EDGE_COLUMNS` order, one relation for every row."""
     df = pd.DataFrame({"head": np.asarray(head, dtype=object), "relation": relation,
                        "tail": np.asarray(tail, dtype=object)})
     df["frequency"] = np.asarray(frequency, dtype=float) if np.ndim(frequency) else float(frequency)
@@ -188,7 +194,7 @@ def _build_hpo_graph() -> KnowledgeGraph:
         for parent in onto["parents"].get(child, ()):
             isa_h.append(child)
             isa_t.append(parent)
-    parts = [_edge_frame(isa_h, PHEN_PHEN, isa_t)]
+    parts = [edge_frame(isa_h, PHEN_PHEN, isa_t)]
 
     ann = hpo.annotations(include_not=True)
     ann = ann[ann["hpo_id"].isin(nodes.keys())]
@@ -199,7 +205,7 @@ def _build_hpo_graph() -> KnowledgeGraph:
         sub = ann[ann["qualifier"] == qualifier]
         agg = sub.groupby(["disease_id", "hpo_id"], sort=True).agg(
             frequency=("frequency", "max"), onset=("onset", _first_nonempty)).reset_index()
-        parts.append(_edge_frame(agg["disease_id"], relation, agg["hpo_id"], agg["frequency"].to_numpy(),
+        parts.append(edge_frame(agg["disease_id"], relation, agg["hpo_id"], agg["frequency"].to_numpy(),
                                  agg["onset"].to_numpy()))
 
     genes = hpo.gene_links()
@@ -209,13 +215,13 @@ def _build_hpo_graph() -> KnowledgeGraph:
             nodes.setdefault(g, (GENE, sym, "NCBI"))
         dg = pd.DataFrame({"d": genes["disease_id"], "g": gid}).drop_duplicates()
         dg = dg[dg["d"].isin(nodes.keys())].sort_values(["d", "g"])
-        parts.append(_edge_frame(dg["d"], DIS_GENE, dg["g"]))
+        parts.append(edge_frame(dg["d"], DIS_GENE, dg["g"]))
         pg = pd.DataFrame({"p": genes["hpo_id"], "g": gid}).drop_duplicates()
         pg = pg[pg["p"].isin(nodes.keys())].sort_values(["p", "g"])
-        parts.append(_edge_frame(pg["p"], PHEN_GENE, pg["g"]))
+        parts.append(edge_frame(pg["p"], PHEN_GENE, pg["g"]))
 
     edges = pd.concat(parts, ignore_index=True)
-    return KnowledgeGraph(_nodes_frame(nodes), edges, {"sources": ["hpo"], "hpo_release": hpo_release()})
+    return KnowledgeGraph(nodes_frame(nodes), edges, {"sources": ["hpo"], "hpo_release": hpo_release()})
 
 
 def hpo_release() -> str:
@@ -247,10 +253,8 @@ def _hpo_graph_cached(key: str) -> KnowledgeGraph:
         except Exception:  # a corrupt cache is rebuilt, never trusted
             target.unlink(missing_ok=True)
     graph = _build_hpo_graph()
-    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
-    with os.fdopen(fd, "wb") as fh:
+    with atomic_path(target) as tmp, open(tmp, "wb") as fh:
         pickle.dump(graph, fh, protocol=pickle.HIGHEST_PROTOCOL)
-    os.replace(tmp, target)
     return graph
 
 

@@ -19,15 +19,14 @@ edges MONDO -> OMIM/ORPHA. Both nodes are kept; profiles follow the edges (``gra
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .. import hpo
-from .graph import (DISEASE, EDGE_COLUMNS, GENE, PHEN_PHEN, PHENOTYPE, SAME_AS, KnowledgeGraph,
-                    _edge_frame, _nodes_frame)
+from .graph import (DISEASE, EDGE_COLUMNS, GENE, PHEN_PHEN, PHENOTYPE, SAME_AS, KnowledgeGraph, edge_frame,
+                    name_key)
 
 REQUIRED_COLUMNS = ("relation", "display_relation", "x_index", "x_id", "x_type", "x_name", "x_source",
                     "y_index", "y_id", "y_type", "y_name", "y_source")
@@ -99,12 +98,8 @@ def load_primekg(path: str | Path, relations=None) -> KnowledgeGraph:
         idx = np.flatnonzero(is_pp)
         flip[idx] = [head[i] in parents.get(tail[i], ()) for i in idx]
         head, tail = np.where(flip, tail, head), np.where(flip, head, tail)
-    edges = _edge_frame(head, rel, tail, source="primekg").drop_duplicates(["head", "relation", "tail"])
+    edges = edge_frame(head, rel, tail, source="primekg").drop_duplicates(["head", "relation", "tail"])
     return KnowledgeGraph(nodes, edges.reset_index(drop=True), {"sources": ["primekg"], "primekg_path": str(path)})
-
-
-def _name_key(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", " ", str(name).lower()).strip()
 
 
 def merge(a: KnowledgeGraph, b: KnowledgeGraph, xrefs: dict[str, list[str]] | None = None) -> KnowledgeGraph:
@@ -122,14 +117,14 @@ def merge(a: KnowledgeGraph, b: KnowledgeGraph, xrefs: dict[str, list[str]] | No
     other = dis[~dis.index.str.startswith("MONDO:")]
     by_name: dict[str, list[str]] = {}
     for did, name in other["name"].items():
-        by_name.setdefault(_name_key(name), []).append(did)
+        by_name.setdefault(name_key(name), []).append(did)
     links = []
     for mid, name in mondo["name"].items():
-        targets = set(by_name.get(_name_key(name), ())) | set((xrefs or {}).get(mid, ()))
+        targets = set(by_name.get(name_key(name), ())) | set((xrefs or {}).get(mid, ()))
         links += [(mid, t) for t in sorted(targets) if t in nodes.index]
     if links:
         h, t = zip(*links)
-        edges = pd.concat([edges, _edge_frame(h, SAME_AS, t, source="merge")], ignore_index=True)
+        edges = pd.concat([edges, edge_frame(h, SAME_AS, t, source="merge")], ignore_index=True)
         edges = edges.drop_duplicates(["head", "relation", "tail"])
     meta = {**a.meta, **b.meta, "sources": list(dict.fromkeys(a.meta.get("sources", []) + b.meta.get("sources", []))),
             "merged_diseases": len(links)}
