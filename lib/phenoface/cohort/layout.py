@@ -81,16 +81,23 @@ MEAN_SHAPE = _mean_shape()  # (68, 2) template units, symmetric
 HEAD_TOP = -0.42  # template y of the top of the skull (hair excluded)
 HAIRLINE = -0.20  # template y of the hairline on the midline
 VIEW = (-0.56, 1.34)  # template y range shown in the image (head, neck, shoulders)
+CHILD_PIVOT_Y = 1.0  # a child's face is scaled down about this point (near the chin)
 
 
 def child_factor(age):
-    """1 at age 2, 0 from age 18 on (smooth): how child-like the proportions are."""
+    """How child-like the proportions are: 1 at age 2, falling steadily (slightly eased) to 0 at 18."""
     t = np.clip((18.0 - np.asarray(age, float)) / 16.0, 0.0, 1.0)
-    return t * t * (3 - 2 * t)
+    return t ** 1.15
 
 
-def senior_factor(age):
-    return np.clip((np.asarray(age, float) - 40.0) / 30.0, 0.0, 1.0)
+def ageing_factor(age):
+    """Adult ageing: 0 up to 18, rising linearly to 1 at 60 (folds, eye bags, thinner lips, lower brows)."""
+    return np.clip((np.asarray(age, float) - 18.0) / 42.0, 0.0, 1.0)
+
+
+def greying(age):
+    """Share of grey hair: none before 30, 0.85 at 60."""
+    return 0.85 * np.clip((np.asarray(age, float) - 30.0) / 30.0, 0.0, 1.0) ** 1.2
 
 
 def _scale_about(lm, idx, centre, sx, sy):
@@ -120,7 +127,7 @@ def base_shape(age, sex, identity, modes=None) -> np.ndarray:
     if z.shape[0] != n:
         z = np.broadcast_to(z, (n, z.shape[1])).copy()
     c = child_factor(age)
-    old = senior_factor(age)
+    old = ageing_factor(age)
     adult = 1.0 - c
     lm = np.broadcast_to(MEAN_SHAPE, (n, 68, 2)).copy()
     ones = np.ones(n)
@@ -155,39 +162,38 @@ def base_shape(age, sex, identity, modes=None) -> np.ndarray:
     mc = lm[:, MOUTH].mean(1)
     _scale_about(lm, MOUTH, mc, ones, 1 - 0.15 * sx)
 
-    # --- age: children have bigger eyes, a shorter lower face, a rounder face --------------------
+    # --- age: children have bigger eyes, a small short nose, a shorter lower face, a small jaw and
+    # round cheeks; the whole face is smaller and sits lower in a larger cranium ------------------
     for eye in (EYE_R, EYE_L):
         ctr = lm[:, eye].mean(1)
-        _scale_about(lm, eye, ctr, 1 + 0.22 * c, 1 + 0.32 * c)
+        _scale_about(lm, eye, ctr, 1 + 0.30 * c, 1 + 0.42 * c)
     lower = lm[..., 1] > eye_line
-    lm[..., 1] = np.where(lower, eye_line + (lm[..., 1] - eye_line) * (1 - 0.20 * c)[:, None], lm[..., 1])
-    # rounder: widen the lower jaw, blunt the chin
+    lm[..., 1] = np.where(lower, eye_line + (lm[..., 1] - eye_line) * (1 - 0.24 * c)[:, None], lm[..., 1])
+    # rounder: widen the cheeks, narrow and blunt the chin
     wid = np.clip((lm[:, JAW, 1] - 0.45) / 0.5, 0, 1)
-    lm[:, JAW, 0] *= 1 + 0.12 * c[:, None] * wid
+    chin = np.isin(JAW, [7, 8, 9])
+    lm[:, JAW, 0] *= 1 + 0.16 * c[:, None] * wid * np.where(chin, 0.3, 1.0)
     lm[:, 6:11, 1] -= 0.02 * c[:, None]
-    _scale_about(lm, nose, lm[:, 27], 1 - 0.12 * c, 1 - 0.05 * c)
+    # a young child's jaw line is close to a half ellipse (round face, small blunt chin)
+    y0 = 0.5 * (lm[:, 0, 1] + lm[:, 16, 1])
+    rx, ry = 0.5 * (lm[:, 16, 0] - lm[:, 0, 0]), lm[:, 8, 1] - y0
+    th = np.pi * (16 - JAW) / 16.0
+    round_jaw = np.stack([rx[:, None] * np.cos(th), y0[:, None] + ry[:, None] * np.sin(th) ** 0.8], -1)
+    lm[:, JAW] += (0.55 * c)[:, None, None] * (round_jaw - lm[:, JAW])
+    _scale_about(lm, nose, lm[:, 27], 1 - 0.16 * c, 1 - 0.16 * c)
     lm[:, [27, 28], 1] += 0.025 * c[:, None]  # lower, flatter bridge in children
     mc = lm[:, MOUTH].mean(1)
     _scale_about(lm, MOUTH, mc, 1 - 0.12 * c, ones)
+    # the face is smaller relative to the cranium and lower in the head: shrink about the chin
+    _scale_about(lm, np.arange(68), np.stack([np.zeros(n), np.full(n, CHILD_PIVOT_Y)], 1), 1 - 0.10 * c, 1 - 0.18 * c)
 
-    # --- older adults: brows drop a little, lips thin ----------------------------------------------
-    lm[:, np.r_[BROW_R, BROW_L], 1] += 0.012 * old[:, None]
+    # --- adults age: brows drop, lips thin, nose lengthens a little, jaw line widens ----------------
+    lm[:, np.r_[BROW_R, BROW_L], 1] += 0.016 * old[:, None]
     mc = lm[:, MOUTH].mean(1)
-    _scale_about(lm, MOUTH, mc, 1 + 0.03 * old, 1 - 0.18 * old)
+    _scale_about(lm, MOUTH, mc, 1 + 0.03 * old, 1 - 0.25 * old)
+    lm[:, np.r_[30, NOSE_BASE], 1] += 0.012 * old[:, None]
+    lm[:, 4:13, 0] *= (1 + 0.03 * old)[:, None]
     return lm
-
-
-def head_ellipse(age, sex, modes) -> np.ndarray:
-    """Cranium ellipse (cx, cy, rx, ry) in template units, (N, 4)."""
-    age = np.atleast_1d(np.asarray(age, float))
-    c = child_factor(age)
-    male = (np.atleast_1d(np.asarray(sex)) == "M").astype(float)
-    n = len(age)
-    rx = 0.50 * (1 + 0.03 * modes[:, 0]) * (1 + 0.08 * c) * (1 + 0.03 * (male - 0.5))
-    top = HEAD_TOP - 0.07 * c
-    cy = np.full(n, 0.36)
-    ry = cy - top
-    return np.stack([np.zeros(n), cy, rx, ry], 1)
 
 
 def to_pixels(points, size, scale=1.0, dx=0.0, dy=0.0, roll=0.0):

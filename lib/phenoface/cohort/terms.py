@@ -57,7 +57,7 @@ EFFECT = {
     "HP:0000343": "philtrum length (33 to 51) grows: the mouth and chin move down",
     "HP:0000319": "philtral ridges and groove vanish (texture only)",
     "HP:0000154": "mouth width (48-54) grows, up to +40 %",
-    "HP:0000160": "mouth width (48-54) shrinks, up to -35 %",
+    "HP:0000160": "mouth width (48-54) shrinks, up to -42 %",
     "HP:0000158": "mouth opens (62-66 gap) showing a large tongue",
     "HP:0010808": "mouth opens (62-66 gap); tongue shows beyond the lower lip",
     "HP:0000664": "inner brow ends (21, 22) approach the midline; hair bridges the brows",
@@ -109,8 +109,8 @@ def apply_terms(lm: np.ndarray, amounts: dict) -> np.ndarray:
     lm[:, [37, 38, 43, 44], 1] -= 0.022 * p[:, None]
     lm[:, [40, 41, 46, 47], 1] += 0.014 * p[:, None]
     e = a["HP:0000286"]
-    lm[:, 39, 0] -= 0.024 * e
-    lm[:, 42, 0] += 0.024 * e
+    lm[:, 39, 0] -= 0.03 * e
+    lm[:, 42, 0] += 0.03 * e
     lm[:, [38, 40], 0] -= 0.006 * e[:, None]
     lm[:, [43, 47], 0] += 0.006 * e[:, None]
 
@@ -136,7 +136,7 @@ def apply_terms(lm: np.ndarray, amounts: dict) -> np.ndarray:
     lp = a["HP:0000343"]
     lm[:, MOUTH, 1] += 0.07 * lp[:, None]
     lm[:, 5:12, 1] += (0.04 * lp[:, None]) * np.array([0.4, 0.7, 0.9, 1.0, 0.9, 0.7, 0.4])
-    mw = 1 + 0.40 * a["HP:0000154"] - 0.35 * a["HP:0000160"]
+    mw = 1 + 0.40 * a["HP:0000154"] - 0.42 * a["HP:0000160"]
     mc = lm[:, MOUTH].mean(1)
     _scale_about(lm, MOUTH, mc, mw, np.ones(n))
     tl = a["HP:0000179"]
