@@ -37,7 +37,9 @@ def _flat_value(name: str, value: Any) -> float | int | str:
         return value
     if isinstance(value, str):
         return value
-    raise TypeError(f"metric {name!r} must be a number or a string, got {type(value).__name__}")
+    if isinstance(value, (list, tuple)) and all(isinstance(v, numbers.Real) for v in value):
+        return [_flat_value(name, v) for v in value]  # an interval: [low, high]
+    raise TypeError(f"metric {name!r} must be a number, a string or a list of numbers, got {type(value).__name__}")
 
 
 def record_metrics(stem: str, metrics: Mapping[str, Any], metrics_dir: str | os.PathLike | None = None) -> Path:

@@ -4,13 +4,20 @@ One concern per module:
 
 - :mod:`.recogniser` - GestaltMatcher-style disease recogniser (CNN embedding + cosine gallery,
   top-k, confusion); dlib descriptors as the embedding backend for real photos;
+- :mod:`.training` - its training (blur / noise / colour augmentation), the choice of width and epochs
+  on validation faces, and its test report (top-1 with an interval, blurred faces, chance, majority);
 - :mod:`.severity` - per-disease severity in [0, 1] from measured phenotypes projected on a
-  disease profile (calibrated on the cohort); progression as correctly ordered pairs;
+  disease profile (calibrated on the cohort);
+- :mod:`.progression` - severity Spearman with the age-only baseline and the age-partialled figure,
+  progression order accuracy and its control on unaffected people;
 - :mod:`.realism` - Fréchet distance and KID through torchmetrics with the recogniser backbone
   (standard Inception FID when its weights are given by path);
 - :mod:`.identity` - identity similarity (cohort identity parameters, embedding cosine, dlib);
 - :mod:`.privacy` - memorisation check (feature-space nearest neighbours vs the train-to-train
   distribution, exact and perceptual-hash copies);
+- :mod:`.probes` - memorisation probes beyond the detector's design (shifts, crops, flips, blur, another
+  age), the ROC and the threshold chosen on validation faces;
+- :mod:`.perturb` - the image perturbations (blur, shift, crop, flip, noise);
 - :mod:`.figures` - confusion matrix, memorisation pairs, severity scatter, progression strips.
 
     >>> from phenoface.evaluation import train_recogniser, memorisation_check, frechet_distance
@@ -20,18 +27,26 @@ One concern per module:
     >>> frechet_distance(train.images, generated, rec.feature_extractor())
 """
 
-from .identity import (DLIB_SAME_PERSON, dlib_identity, embedding_cosine, identity_parameter_distance,
-                       identity_parameters)
+from .identity import (DLIB_SAME_PERSON, dlib_identity, embedding_cosine, identity_pairs,
+                       identity_parameter_distance, identity_parameters)
+from .perturb import blur_images, crop_resize, flip_images, noise_images, shift_images
 from .privacy import MemorisationReport, dhash, hamming, memorisation_check, phash, plant_copies
+from .probes import PROBE_KINDS, detection_by_kind, make_probes, roc_summary, threshold_at_fpr
+from .progression import (age_order_accuracy, order_accuracy, progression_series, progression_table,
+                          severity_spearman, severity_table)
 from .realism import (InceptionWeightsError, frechet_distance, frechet_from_features, inception_extractor,
                       kernel_distance, realism)
-from .recogniser import FACE_BOX, Gallery, Recogniser, dlib_embed, topk_accuracy, train_recogniser
-from .severity import (SeverityScorer, order_accuracy, profile_weights, progression_series, progression_table,
-                       severity_spearman)
+from .recogniser import FACE_BOX, Gallery, Recogniser, dlib_embed, topk_accuracy, topk_hits
+from .severity import SeverityScorer, profile_weights
+from .training import augment, choose_recogniser, majority_top1, recogniser_report, train_recogniser
 
-__all__ = ["Recogniser", "Gallery", "train_recogniser", "dlib_embed", "topk_accuracy", "FACE_BOX",
-           "SeverityScorer", "profile_weights", "severity_spearman", "order_accuracy", "progression_table",
-           "progression_series", "frechet_distance", "kernel_distance", "realism", "frechet_from_features",
+__all__ = ["Recogniser", "Gallery", "train_recogniser", "choose_recogniser", "recogniser_report", "majority_top1",
+           "augment", "dlib_embed", "topk_accuracy", "topk_hits", "FACE_BOX",
+           "SeverityScorer", "profile_weights", "severity_spearman", "severity_table", "order_accuracy",
+           "progression_table", "progression_series", "age_order_accuracy",
+           "frechet_distance", "kernel_distance", "realism", "frechet_from_features",
            "inception_extractor", "InceptionWeightsError", "identity_parameters", "identity_parameter_distance",
-           "embedding_cosine", "dlib_identity", "DLIB_SAME_PERSON", "memorisation_check", "MemorisationReport",
-           "phash", "dhash", "hamming", "plant_copies"]
+           "embedding_cosine", "dlib_identity", "DLIB_SAME_PERSON", "identity_pairs",
+           "memorisation_check", "MemorisationReport", "phash", "dhash", "hamming", "plant_copies",
+           "PROBE_KINDS", "make_probes", "threshold_at_fpr", "roc_summary", "detection_by_kind",
+           "blur_images", "shift_images", "crop_resize", "flip_images", "noise_images"]

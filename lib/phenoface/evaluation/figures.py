@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["confusion_matrix", "memorisation_pairs", "severity_scatter", "progression_strip", "nn_histogram"]
+__all__ = ["confusion_matrix", "memorisation_pairs", "severity_scatter", "progression_strip", "nn_histogram",
+           "memorisation_roc", "severity_baselines"]
 
 
 def _short(name: str, n: int = 22) -> str:
@@ -120,5 +121,54 @@ def progression_strip(images, table: pd.DataFrame, scores, series_ids, by: str =
         axes[r, 0].text(-0.1, 0.5, _short((names or {}).get(d, d), 16), transform=axes[r, 0].transAxes,
                         ha="right", va="center", fontsize=8)
     fig.suptitle(f"progression: one person per row, ordered by {by}", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def memorisation_roc(summary: dict, by_kind: pd.DataFrame, title: str = ""):
+    """Left: the ROC of memorisation probes vs held-out test faces, with the operating point of the
+    threshold chosen on validation. Right: the share of each probe kind detected at that threshold (95 %
+    bootstrap interval), beside the held-out faces' false-positive rate."""
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6), gridspec_kw={"width_ratios": [1, 1.4]})
+    fpr, tpr = summary["curve"]
+    a.plot(fpr, tpr, color="#1f5f8b", label=f"AUC {summary['auc']:.3f}")
+    a.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":", label="chance")
+    a.scatter([summary["fpr"]], [summary["tpr"]], color="#b00020", zorder=3,
+              label=f"validation threshold: TPR {summary['tpr']:.2f} at FPR {summary['fpr']:.3f}")
+    a.set(xlabel="false-positive rate (held-out test faces)", ylabel="true-positive rate (probes)",
+          title="probes vs held-out faces")
+    a.set_xscale("symlog", linthresh=0.01)
+    a.set_xlim(0, 1)
+    a.legend(fontsize=7, loc="lower right")
+    y = np.arange(len(by_kind))
+    err = np.vstack([by_kind["detected"] - by_kind["ci_low"], by_kind["ci_high"] - by_kind["detected"]])
+    b.barh(y, by_kind["detected"], xerr=np.nan_to_num(err), color="#6b8fb3", capsize=3)
+    b.axvline(summary["fpr"], color="#b00020", ls="--", lw=1, label="held-out faces flagged")
+    b.set_yticks(y, [f"{k} (n={n})" for k, n in zip(by_kind.index, by_kind["probes"])], fontsize=8)
+    b.set(xlim=(0, 1.02), xlabel="detected at the validation threshold", title="per probe kind")
+    b.legend(fontsize=7, loc="lower right")
+    fig.suptitle(title or "memorisation detector on probes beyond its design", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def severity_baselines(table: pd.DataFrame, names: dict | None = None, title: str = ""):
+    """Per disease: the score's Spearman with true severity, the age-only baseline and the score's
+    age-partialled Spearman (one group of three bars per disease; ``mean`` last)."""
+    import matplotlib.pyplot as plt
+
+    t = table.drop(index=[i for i in ("pooled",) if i in table.index])
+    cols = [("spearman", "score"), ("spearman_age_only", "age only (baseline)"),
+            ("spearman_partial_age", "score, age partialled out")]
+    x = np.arange(len(t))
+    fig, ax = plt.subplots(figsize=(max(6, 0.32 * len(t) + 2), 3.6))
+    for k, (c, label) in enumerate(cols):
+        ax.bar(x + (k - 1) * 0.27, t[c].to_numpy(float), width=0.27, label=label)
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set_xticks(x, [_short((names or {}).get(i, i), 16) for i in t.index], rotation=60, ha="right", fontsize=7)
+    ax.set(ylabel="Spearman with true severity", ylim=(-1, 1), title=title or "severity: score vs age-only baseline")
+    ax.legend(fontsize=7, ncol=3, loc="lower left")
     fig.tight_layout()
     return fig

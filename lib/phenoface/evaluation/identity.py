@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["identity_parameters", "identity_parameter_distance", "embedding_cosine", "dlib_identity",
-           "DLIB_SAME_PERSON"]
+           "DLIB_SAME_PERSON", "identity_pairs"]
 
 DLIB_SAME_PERSON = 0.6  # dlib's documented Euclidean threshold between 128-d descriptors
 _APPEARANCE = ["skin_tone", "hair_r", "hair_g", "hair_b", "iris_r", "iris_g", "iris_b"]
@@ -69,3 +69,25 @@ def dlib_identity(images_a, images_b) -> pd.DataFrame:
     same = [bool(d < DLIB_SAME_PERSON) if np.isfinite(d) else None for d in eu]
     return pd.DataFrame({"face_a": fa, "face_b": fb, "cosine": embedding_cosine(ea, eb), "euclidean": eu,
                          "same_person": same})
+
+
+def identity_pairs(table: pd.DataFrame, series: str = "series", group: str = "disease_id",
+                   order: str = "age") -> pd.DataFrame:
+    """Pairs of rows of a progression table (one person per ``series``): ``same person`` = the first vs the
+    last face of a series (youngest vs oldest); ``different person, same disease`` = the last face of a
+    series vs the last face of the next series of the **same** disease (the same age step; diseases with
+    one series give no such pair). Columns a, b (row labels), kind, disease_id."""
+    t = table.sort_values([series, order], kind="stable")
+    first = t.groupby(series).head(1)
+    last = t.groupby(series).tail(1)
+    rows = [{"a": i, "b": j, "kind": "same person", group: d}
+            for i, j, d in zip(first.index, last.index, last[group])]
+    for d, part in last.groupby(group, sort=True):
+        idx = list(part.index)
+        if len(idx) < 2:
+            continue
+        for i, j in zip(idx, idx[1:] + idx[:1]):
+            if len(idx) == 2 and i == idx[1]:
+                break  # two series: one pair, not the same pair twice
+            rows.append({"a": i, "b": j, "kind": "different person, same disease", group: d})
+    return pd.DataFrame(rows, columns=["a", "b", "kind", group])

@@ -22,7 +22,10 @@ Three tests per candidate image, against every training image:
    percentile (1st by default) of the *train-to-train* nearest-neighbour distances: closer to a
    training image than almost any training image is to its closest other training image.
 
-A candidate is flagged when any test fires. By construction about ``percentile`` % of fresh images
+A candidate is flagged when any test fires. For ROC curves and a threshold chosen on validation faces,
+``table["score"]`` is one continuous distance: the feature and thumbnail distances, each divided by
+the median train-to-train nearest-neighbour distance of its test, the smaller of the two
+(:mod:`phenoface.evaluation.probes` builds probes beyond this design and scores them). By construction about ``percentile`` % of fresh images
 from the training distribution fall below each calibrated threshold by chance, so the expected
 false-positive rate is between ``percentile`` % and three times that (tests 2-4 overlap); a rate well
 above that, or any exact copy, means memorisation.
@@ -42,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["phash", "dhash", "hamming", "thumbnail", "MemorisationReport", "memorisation_check", "nearest_neighbours",
-           "plant_copies"]
+           "euclidean_nn", "plant_copies", "shift_min_nn"]
 
 
 def _grey(images, size) -> np.ndarray:
@@ -95,18 +98,19 @@ def thumbnail(images, size: int = 8, sigma: float = 1.0) -> np.ndarray:
     return t / np.maximum(t.std(axis=1, keepdims=True), 1e-6)
 
 
-def _euclid_nn(q: np.ndarray, r: np.ndarray, exclude_self: bool = False, chunk: int = 1024):
-    rr = (r ** 2).sum(1)
-    idx = np.empty(len(q), np.int64)
-    dist = np.empty(len(q))
-    for s in range(0, len(q), chunk):
-        d = (q[s:s + chunk] ** 2).sum(1)[:, None] + rr[None] - 2 * q[s:s + chunk] @ r.T
-        if exclude_self:
-            d[np.arange(d.shape[0]), np.arange(s, s + d.shape[0])] = np.inf
-        j = d.argmin(axis=1)
-        idx[s:s + chunk] = j
-        dist[s:s + chunk] = np.sqrt(np.maximum(d[np.arange(d.shape[0]), j], 0.0))
-    return idx, dist
+def euclidean_nn(queries: np.ndarray, reference: np.ndarray, exclude_self: bool = False):
+    """Euclidean nearest neighbour of each query in ``reference`` (scikit-learn, brute force): (index, distance).
+    ``exclude_self``: query row i (e.g. a shifted copy of reference row i) may not match reference row i."""
+    from sklearn.neighbors import NearestNeighbors
+
+    ref = np.asarray(reference, np.float64)
+    q = np.asarray(queries, np.float64)
+    k = 2 if exclude_self and len(ref) > 1 else 1
+    dist, idx = NearestNeighbors(n_neighbors=k, algorithm="brute").fit(ref).kneighbors(q)
+    if k == 1:
+        return idx[:, 0].astype(np.int64), dist[:, 0]
+    second = idx[:, 0] == np.arange(len(q))  # the first neighbour is the row itself: take the next one
+    return np.where(second, idx[:, 1], idx[:, 0]).astype(np.int64), np.where(second, dist[:, 1], dist[:, 0])
 
 
 def _digest(img) -> str:
@@ -119,20 +123,12 @@ def _unit(x) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
-def nearest_neighbours(queries: np.ndarray, reference: np.ndarray, exclude_self: bool = False,
-                       chunk: int = 1024) -> tuple[np.ndarray, np.ndarray]:
-    """Cosine-distance nearest neighbour of each query in ``reference``: (index, distance)."""
-    q, r = _unit(queries), _unit(reference)
-    idx = np.empty(len(q), np.int64)
-    dist = np.empty(len(q))
-    for s in range(0, len(q), chunk):
-        d = 1.0 - q[s:s + chunk] @ r.T
-        if exclude_self:
-            d[np.arange(d.shape[0]), np.arange(s, s + d.shape[0])] = np.inf
-        j = d.argmin(axis=1)
-        idx[s:s + chunk] = j
-        dist[s:s + chunk] = np.maximum(d[np.arange(d.shape[0]), j], 0.0)
-    return idx, dist
+def nearest_neighbours(queries: np.ndarray, reference: np.ndarray, exclude_self: bool = False
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """Cosine-distance nearest neighbour of each query in ``reference``: (index, distance). On unit vectors
+    the cosine distance is half the squared Euclidean distance, so scikit-learn's Euclidean search serves."""
+    idx, d = euclidean_nn(_unit(queries), _unit(reference), exclude_self=exclude_self)
+    return idx, np.maximum(0.5 * d ** 2, 0.0)
 
 
 @dataclass
@@ -184,7 +180,7 @@ def _feature_fn(features) -> Callable:
     raise TypeError("features must be None (pixels), a Recogniser or a callable images -> (N, D) array")
 
 
-def _shift_min_nn(queries, ref_thumbs, max_shift: int, exclude_self: bool = False):
+def shift_min_nn(queries, ref_thumbs, max_shift: int, exclude_self: bool = False):
     """Thumbnail NN distance minimised over translations of the queries by up to max_shift pixels."""
     q = np.asarray(queries)
     h, w = q.shape[1:3]
@@ -194,7 +190,7 @@ def _shift_min_nn(queries, ref_thumbs, max_shift: int, exclude_self: bool = Fals
     for dy in range(-max_shift, max_shift + 1):
         for dx in range(-max_shift, max_shift + 1):
             view = pad[:, max_shift + dy:max_shift + dy + h, max_shift + dx:max_shift + dx + w]
-            i, d = _euclid_nn(thumbnail(view), ref_thumbs, exclude_self=exclude_self)
+            i, d = euclidean_nn(thumbnail(view), ref_thumbs, exclude_self=exclude_self)
             better = d < best_d
             best_d[better], best_i[better] = d[better], i[better]
     return best_i, best_d
@@ -239,9 +235,9 @@ def memorisation_check(candidates, train_images, features=None, percentile: floa
     hash_dist = ph[np.arange(len(candidates)), hash_idx] if len(candidates) else np.zeros(0, int)
 
     tt_thumb = thumbnail(train_images)
-    _, thumb_train_nn = _shift_min_nn(train_images, tt_thumb, max_shift, exclude_self=True)
+    _, thumb_train_nn = shift_min_nn(train_images, tt_thumb, max_shift, exclude_self=True)
     thumb_limit = float(np.percentile(thumb_train_nn, percentile))
-    thumb_idx, thumb_dist = (_shift_min_nn(candidates, tt_thumb, max_shift) if len(candidates)
+    thumb_idx, thumb_dist = (shift_min_nn(candidates, tt_thumb, max_shift) if len(candidates)
                              else (np.zeros(0, int), np.zeros(0)))
 
     table = pd.DataFrame({
@@ -252,13 +248,20 @@ def memorisation_check(candidates, train_images, features=None, percentile: floa
         "thumb_train": thumb_idx, "thumb_distance": thumb_dist, "thumb_copy": thumb_dist < thumb_limit,
     })
     table["flagged"] = table["feature_flag"] | table["exact_copy"] | table["hash_copy"] | table["thumb_copy"]
+    # one continuous score for ROC curves: each distance relative to the median train-to-train
+    # nearest-neighbour distance of its own test, the closer of the two (0 = a copy; ~1 = a typical neighbour)
+    feature_median = max(float(np.median(train_nn)), 1e-12)
+    thumb_median = max(float(np.median(thumb_train_nn)), 1e-12)
+    table["score"] = np.minimum(nn_dist / feature_median, thumb_dist / thumb_median)
     # the training image to show beside the candidate: exact copy, else thumbnail, else hash copy, else the NN
     table["match_train"] = np.where(table["exact_copy"], table["exact_train"],
                                     np.where(table["thumb_copy"], table["thumb_train"],
                                              np.where(table["hash_copy"], table["hash_train"], table["nearest_train"])))
     return MemorisationReport(table, threshold, float(percentile), train_nn, int(hash_bits),
                               meta={"n_train": int(len(train_images)), "feature_dim": int(ft.shape[1]),
-                                    "hash_limit": hash_limit, "thumb_limit": thumb_limit})
+                                    "hash_limit": hash_limit, "thumb_limit": thumb_limit,
+                                    "feature_median": feature_median, "thumb_median": thumb_median,
+                                    "max_shift": int(max_shift)})
 
 
 def plant_copies(train_images, n: int = 16, seed: int = 0, noise: float = 2.0, shift: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

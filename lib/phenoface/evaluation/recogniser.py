@@ -10,7 +10,9 @@ class centroid), exactly as GestaltMatcher ranks syndromes.
 
 The same backbone is the feature extractor for Fréchet distance / KID
 (:mod:`phenoface.evaluation.realism`) and the memorisation check
-(:mod:`phenoface.evaluation.privacy`): :meth:`Recogniser.feature_extractor`.
+(:mod:`phenoface.evaluation.privacy`): :meth:`Recogniser.feature_extractor`. Training (with the blur,
+noise and colour augmentation) and the choice of width and epochs on validation faces live in
+:mod:`phenoface.evaluation.training`.
 
 For real photos, dlib's 128-d face descriptor is the embedding backend: :func:`dlib_embed`
 returns descriptors plus a per-image found flag, and a :class:`Gallery` works on either.
@@ -18,7 +20,6 @@ returns descriptors plus a per-image found flag, and a :class:`Gallery` works on
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,8 +28,8 @@ import pandas as pd
 
 from ..config import atomic_path
 
-__all__ = ["FACE_BOX", "EmbeddingNet", "Recogniser", "Gallery", "train_recogniser", "dlib_embed", "to_tensor",
-           "topk_accuracy"]
+__all__ = ["FACE_BOX", "EmbeddingNet", "Recogniser", "Gallery", "dlib_embed", "to_tensor", "topk_accuracy",
+           "topk_hits", "net_modules"]
 
 
 # The face box of the cohort's canonical frame (fractions of the image: top, bottom, left, right).
@@ -62,7 +63,8 @@ def to_tensor(images, size: int | None = None, crop=None):
     return x
 
 
-def _net_module():
+def net_modules():
+    """(EmbeddingNet, CosineHead) torch Module classes, built lazily so importing this module stays light."""
     import torch
     import torch.nn as nn
     import torch.nn.functional as F
@@ -109,7 +111,7 @@ def _net_module():
 
 def EmbeddingNet(embed_dim: int = 64, width: int = 32, input_size: int = 48, crop=FACE_BOX):  # noqa: N802
     """The embedding network (a torch Module; built lazily so importing this module stays light)."""
-    return _net_module()[0](embed_dim, width, input_size, crop)
+    return net_modules()[0](embed_dim, width, input_size, crop)
 
 
 def _cosine_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -174,15 +176,21 @@ class Gallery:
         return pd.DataFrame(rows)
 
 
-def topk_accuracy(ranked: pd.DataFrame, truth, k: int) -> float:
-    """Share of queries whose true class is among the top k. Queries without a prediction (no face)
-    count as misses: they stay in the denominator."""
+def topk_hits(ranked: pd.DataFrame, truth, k: int) -> np.ndarray:
+    """Per query, 1.0 when the true class is among the top k, else 0.0. A query without a prediction
+    (no face) is a miss, so it stays in every denominator (and in a bootstrap over faces)."""
     truth = np.asarray(truth).astype(str)
     cols = [f"top{i + 1}" for i in range(k) if f"top{i + 1}" in ranked]
     hit = np.zeros(len(truth), bool)
     for c in cols:
         hit |= ranked[c].astype(object).to_numpy() == truth
-    return float(hit.mean()) if len(truth) else float("nan")
+    return hit.astype(float)
+
+
+def topk_accuracy(ranked: pd.DataFrame, truth, k: int) -> float:
+    """Share of queries whose true class is among the top k (face-less queries count as misses)."""
+    hits = topk_hits(ranked, truth, k)
+    return float(hits.mean()) if len(hits) else float("nan")
 
 
 class Recogniser:
@@ -282,8 +290,8 @@ class Recogniser:
                            pd.Categorical(ranked["top1"].astype(str), categories=self.classes), dropna=False)
         conf.index.name, conf.columns.name = "truth", "predicted"
         return {"top1": topk_accuracy(ranked, labels, 1), f"top{k}": topk_accuracy(ranked, labels, k),
-                "confusion": conf, "ranked": ranked, "n": int(len(labels)),
-                "chance_top1": 1.0 / max(len(self.classes), 1)}
+                "confusion": conf, "ranked": ranked, "n": int(len(labels)), "hits1": topk_hits(ranked, labels, 1),
+                "chance_top1": 1.0 / max(len(self.classes), 1), f"chance_top{k}": min(k, len(self.classes)) / max(len(self.classes), 1)}
 
     # -- persistence ----------------------------------------------------------------------------
     def save(self, path) -> Path:
@@ -319,82 +327,6 @@ class Recogniser:
     def __repr__(self):
         g = 0 if self.gallery is None else len(self.gallery.labels)
         return f"Recogniser(classes={len(self.classes)}, embed_dim={self.embed_dim}, gallery={g})"
-
-
-def _augment(x, gen):
-    """Small shifts (+-3 px), horizontal flips and brightness/contrast jitter, seeded."""
-    import torch
-
-    n = x.shape[0]
-    flip = torch.rand(n, generator=gen) < 0.5
-    x = torch.where(flip[:, None, None, None], x.flip(-1), x)
-    pad = 3
-    xp = torch.nn.functional.pad(x, (pad, pad, pad, pad), mode="replicate")
-    dx, dy = torch.randint(0, 2 * pad + 1, (2,), generator=gen).tolist()  # one shift per batch: cheap
-    x = xp[..., dy:dy + x.shape[-2], dx:dx + x.shape[-1]]
-    gain = 1.0 + 0.15 * (torch.rand(n, 1, 1, 1, generator=gen) - 0.5) * 2
-    bias = 0.1 * (torch.rand(n, 1, 1, 1, generator=gen) - 0.5) * 2
-    return (x * gain + bias).clamp(-1, 1)
-
-
-def train_recogniser(images, labels, epochs: int = 10, seed: int = 0, batch_size: int = 64, lr: float = 3e-3,
-                     embed_dim: int = 64, width: int = 24, input_size: int = 48, crop=FACE_BOX, augment: bool = True,
-                     gallery_mode: str = "nearest", progress: bool = False) -> Recogniser:
-    """Train the embedding + cosine head on (images uint8 (N,H,W,3), labels) and set the gallery to
-    the training images. Seeded and deterministic on CPU.
-
-    A plain torch loop rather than a Lightning Trainer: on a 2-core CPU the whole fit is seconds to
-    a minute, where the Trainer's start-up, logging folders and callbacks would be a sizeable share
-    and would add nothing (no checkpoints, devices or precision to manage at this size).
-    """
-    import torch
-    import torch.nn.functional as F
-
-    labels = np.asarray(labels).astype(str)
-    if len(images) != len(labels):
-        raise ValueError(f"{len(images)} images but {len(labels)} labels")
-    classes = sorted(set(labels))
-    if len(classes) < 2:
-        raise ValueError("the recogniser needs at least two classes")
-    y = torch.from_numpy(np.array([classes.index(c) for c in labels], np.int64))
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
-    Net, Head = _net_module()
-    net = Net(embed_dim, width, input_size, crop)
-    head = Head(embed_dim, len(classes))
-    x_all = to_tensor(images, input_size, crop)  # (N, 3, S, S) float: 2048 faces at 48 px = 57 MB
-    params = list(net.parameters()) + list(head.parameters())
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
-    steps_per_epoch = max(1, int(np.ceil(len(y) / batch_size)))
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(1, epochs * steps_per_epoch),
-                                                pct_start=0.2)
-    history = {"loss": [], "train_acc": [], "epochs": int(epochs), "n": int(len(y)), "seed": int(seed)}
-    t0 = time.perf_counter()
-    net.train()
-    for epoch in range(epochs):
-        perm = torch.randperm(len(y), generator=gen)
-        tot, correct = 0.0, 0
-        for s in range(0, len(y), batch_size):
-            idx = perm[s:s + batch_size]
-            xb = x_all[idx]
-            if augment:
-                xb = _augment(xb, gen)
-            logits = head(net(xb))
-            loss = F.cross_entropy(logits, y[idx], label_smoothing=0.05)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            tot += float(loss.detach()) * len(idx)
-            correct += int((logits.argmax(1) == y[idx]).sum())
-        history["loss"].append(tot / len(y))
-        history["train_acc"].append(correct / len(y))
-        if progress:
-            print(f"epoch {epoch + 1}/{epochs}: loss {history['loss'][-1]:.3f} acc {history['train_acc'][-1]:.3f}")
-    history["seconds"] = time.perf_counter() - t0
-    rec = Recogniser(net.eval(), classes, history=history)
-    rec.set_gallery(images, labels, mode=gallery_mode)
-    return rec
 
 
 def dlib_embed(images) -> tuple[np.ndarray, np.ndarray]:

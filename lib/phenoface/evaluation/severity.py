@@ -44,9 +44,8 @@ Unknown age (NaN) is scored at ``default_age`` and unknown sex as halfway betwee
 fewer than 12 unaffected calibration faces the reference is a plain mean and spread (``adjusted``
 is False): tiny smoke runs only.
 
-**Progression**: :func:`progression_series` renders one identity across ages (or severities) for
-several identities per disease; :func:`order_accuracy` is the fraction of within-series pairs the
-score puts in the true order.
+Figures of merit (Spearman with the age-only baseline and the age-partialled figure, progression order)
+live in :mod:`phenoface.evaluation.progression`.
 """
 
 from __future__ import annotations
@@ -56,10 +55,9 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-__all__ = ["SeverityScorer", "profile_weights", "severity_spearman", "order_accuracy", "progression_table",
-           "progression_series"]
+__all__ = ["SeverityScorer", "profile_weights"]
 
-UNAFFECTED = "UNAFFECTED"
+from ..cohort import UNAFFECTED
 SD_FLOOR = 0.5
 
 
@@ -306,107 +304,3 @@ class SeverityScorer:
     def __repr__(self):
         return (f"SeverityScorer(diseases={len(self.weights)}, terms={len(self.terms)}, "
                 f"calibrated={len(self.calibration)})")
-
-
-def severity_spearman(scores, truth, groups) -> pd.DataFrame:
-    """Spearman rho between scores and true severity per group (disease), plus rows ``pooled`` (all
-    rows together) and ``mean`` (the unweighted mean of the per-group rhos). NaN scores count as
-    missing and are reported in ``n_missing``."""
-    from scipy.stats import spearmanr
-
-    df = pd.DataFrame({"score": np.asarray(scores, float), "truth": np.asarray(truth, float),
-                       "group": np.asarray(groups).astype(str)})
-    rows = []
-    for g, part in df.groupby("group", sort=True):
-        ok = part["score"].notna() & part["truth"].notna()
-        rho = spearmanr(part.loc[ok, "score"], part.loc[ok, "truth"]).statistic if ok.sum() >= 3 else np.nan
-        rows.append({"group": g, "n": int(len(part)), "n_missing": int((~ok).sum()), "spearman": float(rho)})
-    ok = df["score"].notna() & df["truth"].notna()
-    pooled = spearmanr(df.loc[ok, "score"], df.loc[ok, "truth"]).statistic if ok.sum() >= 3 else np.nan
-    per = pd.DataFrame(rows)
-    rows.append({"group": "pooled", "n": int(len(df)), "n_missing": int((~ok).sum()), "spearman": float(pooled)})
-    rows.append({"group": "mean", "n": int(len(df)), "n_missing": int((~ok).sum()),
-                 "spearman": float(per["spearman"].mean()) if len(per) else np.nan})
-    return pd.DataFrame(rows).set_index("group")
-
-
-def order_accuracy(scores, truth, groups=None, min_gap: float = 0.0) -> float:
-    """Fraction of pairs (within each group: one person's series) whose scores are in the same
-    order as the truth. Pairs with true difference <= ``min_gap`` are skipped; tied scores count
-    half; a NaN score counts as a wrong order (every pair stays in the denominator)."""
-    s = np.asarray(scores, float)
-    t = np.asarray(truth, float)
-    g = np.zeros(len(s), int) if groups is None else pd.factorize(np.asarray(groups).astype(str))[0]
-    good, total = 0.0, 0
-    for k in np.unique(g):
-        idx = np.where(g == k)[0]
-        i, j = np.triu_indices(len(idx), 1)
-        dt = t[idx[j]] - t[idx[i]]
-        keep = np.abs(dt) > min_gap
-        if not keep.any():
-            continue
-        ds = (s[idx[j]] - s[idx[i]])[keep]
-        dt = dt[keep]
-        credit = np.where(~np.isfinite(ds), 0.0, np.where(ds == 0, 0.5, (np.sign(ds) == np.sign(dt)).astype(float)))
-        good += credit.sum()
-        total += len(credit)
-    return float(good / total) if total else float("nan")
-
-
-def progression_table(scores, table: pd.DataFrame, by: str = "severity", min_gap: float = 0.02) -> pd.DataFrame:
-    """Order accuracy per disease (and ``all``) for a progression table with disease_id and series."""
-    rows = []
-    s = np.asarray(scores, float)
-    for d, part in table.groupby("disease_id", sort=True):
-        rows.append({"disease_id": d, "series": int(part["series"].nunique()), "faces": int(len(part)),
-                     "order_accuracy": order_accuracy(s[part.index], part[by], part["series"], min_gap)})
-    rows.append({"disease_id": "all", "series": int(table["series"].nunique()), "faces": int(len(table)),
-                 "order_accuracy": order_accuracy(s, table[by], table["series"], min_gap)})
-    return pd.DataFrame(rows).set_index("disease_id")
-
-
-def progression_series(diseases, n_identities: int = 4, ages=(2.0, 4.0, 7.0, 11.0, 16.0, 25.0, 40.0),
-                       by: str = "age", severities=(0.2, 0.4, 0.6, 0.8, 1.0), fixed_age: float = 25.0,
-                       seed: int = 0, size: int = 64) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
-    """Render series of the same person: ``by="age"`` follows each disease's severity course over
-    ``ages``; ``by="severity"`` holds age at ``fixed_age`` and steps through ``severities``.
-
-    Per person the set of expressed terms (drawn once from the cohort truth frequencies), the
-    per-term jitter U(0.8, 1) and the patient factor U(0.75, 1) stay fixed along the series, as in
-    :meth:`phenoface.cohort.Cohort.generate`. Returns (images, landmarks, table) with columns series,
-    identity, disease_id, age, sex, severity and the term amounts.
-    """
-    from ..cohort import EXCLUSIVE, TERM_IDS, face_table, render_table, severity_course, true_frequencies
-
-    rng = np.random.default_rng(seed)
-    truth, _ = true_frequencies()
-    frames, series = [], 0
-    for d in [str(x) for x in diseases]:
-        probs = truth.loc[d, TERM_IDS].to_numpy(float)
-        for _ in range(n_identities):
-            identity = int(rng.integers(0, 2 ** 31 - 1))
-            sex = str(rng.choice(["F", "M"]))
-            present = rng.random(len(TERM_IDS)) < probs
-            for a, b in EXCLUSIVE:
-                ia, ib = TERM_IDS.index(a), TERM_IDS.index(b)
-                if present[ia] and present[ib]:
-                    present[ib if probs[ia] >= probs[ib] else ia] = False
-            jitter = rng.uniform(0.8, 1.0, len(TERM_IDS))
-            factor = float(rng.uniform(0.75, 1.0))
-            steps = ages if by == "age" else severities
-            for step in steps:
-                age = float(step) if by == "age" else float(fixed_age)
-                sev = float(severity_course(d, age) * factor) if by == "age" else float(step)
-                terms = {t: float(sev * j) for t, p, j in zip(TERM_IDS, present, jitter) if p}
-                row = face_table(identity, age, sex, terms)
-                row["disease_id"] = d
-                row["severity"] = sev
-                row["series"] = series
-                frames.append(row)
-            series += 1
-    if not frames:
-        raise ValueError("no diseases given")
-    table = pd.concat(frames, ignore_index=True)
-    images, landmarks, _ = render_table(table, size)
-    cols = ["series", "identity", "disease_id", "age", "sex", "severity", *TERM_IDS]
-    return images, landmarks, table[cols]
