@@ -26,9 +26,9 @@ from ..stats import bootstrap_ci
 from .graph import DIS_GENE, DIS_PHEN, KnowledgeGraph
 from .split import TEST, VALIDATION, Holdout
 
-PRIOR_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
+PRIOR_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 NEIGHBOURS = (1, 5, 20, 50)
-LINK, EMBEDDING, FREQUENCY, NEAREST = "link predictor", "embedding only", "frequency baseline", "nearest disease"
+LINK, EMBEDDING, FREQUENCY, NEAREST = "link predictor", "embedding alone", "frequency baseline", "nearest disease"
 
 
 def frequency_scores(graph: KnowledgeGraph, candidates) -> np.ndarray:
@@ -129,21 +129,18 @@ class LinkPrediction:
     neighbours: int
 
     def verdict(self) -> str:
-        """One sentence per baseline, chosen by comparing the test numbers and their intervals."""
+        """Which method wins on test, in words chosen by comparing the numbers and their intervals."""
         t = self.table
-        out = [f"On {t.loc[LINK, 'n']} hidden edges of the test diseases the best MRR is the "
-               f"**{t['mrr'].idxmax()}**'s ({t['mrr'].max():.3f})."]
+        parts = []
         for name, row in self.versus.iterrows():
-            if row["lo"] > 0:
-                word = "**beats**"
-            elif row["hi"] < 0:
-                word = "**loses to**"
-            else:
-                word = "**cannot be told apart from**"
-            out.append(f"The link predictor (embedding + frequency prior, w = {self.prior_weight:g} chosen on "
-                       f"validation) {word} the {name}: MRR {t.loc[LINK, 'mrr']:.3f} vs {t.loc[name, 'mrr']:.3f}, "
-                       f"difference {row['diff']:+.3f} [{row['lo']:+.3f}, {row['hi']:+.3f}].")
-        return " ".join(out)
+            word = "**beats**" if row["lo"] > 0 else "**loses to**" if row["hi"] < 0 else "**cannot be told apart from**"
+            parts.append(f"{word} the {name} (MRR {t.loc[LINK, 'mrr']:.3f} vs {t.loc[name, 'mrr']:.3f}, difference "
+                         f"{row['diff']:+.3f} [{row['lo']:+.3f}, {row['hi']:+.3f}])")
+        listed = ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else "".join(parts)
+        return (f"On {t.loc[LINK, 'n']} hidden edges of the test diseases the best MRR is the "
+                f"**{t['mrr'].idxmax()}**'s ({t['mrr'].max():.3f}). The link predictor (embedding + frequency "
+                f"prior, w = {self.prior_weight:g} chosen on validation) {listed}; differences with 95 % paired "
+                f"bootstrap intervals over test diseases.")
 
 
 def evaluate(embedding, holdout: Holdout, graph: KnowledgeGraph, facial=None, weights=PRIOR_WEIGHTS,
