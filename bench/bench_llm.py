@@ -2,9 +2,15 @@
 and generation speed (tokens/s) through the openai client, and write reports/bench/llm.json.
 
     .venv/bin/python bench/bench_llm.py [--tokens 48] [--requests 3] [--base-url URL --model NAME]
+    .venv/bin/python bench/bench_llm.py --grounding [--resamples 500]
 
 With --base-url the same requests go to another OpenAI-compatible endpoint (no server is started).
 The cache is bypassed: every request is generated.
+
+--grounding starts no LLM: it scores the grounder on the labelled phrases (threshold chosen on validation,
+test reported) and repeats the choice on bootstrap resamples of the validation phrases, to show how much the
+chosen threshold and the test accuracy it gives depend on which validation phrases were written
+(reports/bench/llm_grounding.json).
 """
 
 from __future__ import annotations
@@ -19,6 +25,24 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def grounding(resamples: int, out: Path) -> int:
+    import numpy as np
+
+    from phenoface.llm.measure import evaluate_grounding, threshold_stability
+
+    t = time.perf_counter()
+    ev = evaluate_grounding("auto")
+    stab = threshold_stability(ev["table"], n=resamples)
+    q = lambda col: [round(float(x), 4) for x in np.quantile(stab[col], [0.05, 0.5, 0.95])]
+    result = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "metrics": ev["metrics"],
+              "resamples": resamples, "threshold_q05_q50_q95": q("threshold"),
+              "test_accuracy_q05_q50_q95": q("test_accuracy"), "seconds": round(time.perf_counter() - t, 2)}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--tokens", type=int, default=48, help="max tokens per reply")
@@ -26,8 +50,13 @@ def main() -> int:
     ap.add_argument("--base-url", default="embedded")
     ap.add_argument("--model", default="")
     ap.add_argument("--out", type=Path, default=ROOT / "reports" / "bench" / "llm.json")
+    ap.add_argument("--grounding", action="store_true", help="score the grounder on the labelled phrases instead")
+    ap.add_argument("--resamples", type=int, default=500, help="bootstrap resamples of the validation phrases")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.grounding:
+        out = args.out if args.out != ap.get_default("out") else args.out.with_name("llm_grounding.json")
+        return grounding(args.resamples, out)
     from phenoface.llm import feature_messages, open_llm
     from phenoface.llm.server import convert_gguf
 

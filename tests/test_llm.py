@@ -306,9 +306,14 @@ def test_evaluate_grounding_on_validation_then_test():
     m = ev["metrics"]
     assert ev["source"] == "validation" and 0.65 <= ev["threshold"] <= 1.0  # rejects "seizures" (~0.65)
     assert m["grounding_phrases_test"] == 2 and m["grounding_accuracy"] == 1.0
-    assert m["grounding_accuracy_reject_all"] == 0.5
+    assert m["grounding_accuracy_reject_all"] == 0.5 and m["grounding_accuracy_clinical"] == 1.0
     forced = evaluate_grounding(0.3, phrases=tiny)
     assert forced["source"] == "forced" and forced["metrics"]["grounding_accuracy"] == 0.5  # "loves music" grounds
+    assert forced["metrics"]["grounding_accuracy_lay"] == 0.0
+    from phenoface.llm.measure import threshold_stability
+
+    stab = threshold_stability(ev["table"], n=5)
+    assert len(stab) == 5 and stab["threshold"].between(0.5, 1.0).all()
 
 
 def test_shuffled_baseline_never_pairs_a_disease_with_itself():
