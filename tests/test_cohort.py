@@ -161,6 +161,75 @@ def test_each_term_changes_image_and_landmarks(term):
         assert np.allclose(lm0, lm1)
 
 
+# three identities at 64 px, the cohort's size: a child, a teenager and an adult
+VISIBILITY_FACES = ((101, 5.0, "F"), (202, 14.0, "M"), (303, 32.0, "F"))
+
+
+@pytest.fixture(scope="module")
+def neutral64():
+    return [render_face(i, a, s, terms=None, size=64)[0].astype(int) for i, a, s in VISIBILITY_FACES]
+
+
+@pytest.mark.parametrize("term", list(TERMS))
+def test_every_term_visible_at_64px(term, neutral64):
+    """At severity 1 every term changes at least 12 pixels by more than 10 grey levels (any channel)
+    versus severity 0, median over a child, a teenager and an adult."""
+    counts = []
+    for (i, a, s), im0 in zip(VISIBILITY_FACES, neutral64):
+        im1 = render_face(i, a, s, terms={term: 1.0}, size=64)[0].astype(int)
+        counts.append(int((np.abs(im1 - im0).max(-1) > 10).sum()))
+    assert np.median(counts) >= 12, f"{TERMS[term]} changes only {counts} pixels at 64 px"
+
+
+def _grey32(images):
+    n = len(images)
+    return images.astype(np.float32).mean(-1).reshape(n, 32, 2, 32, 2).mean((2, 4)).reshape(n, -1) / 255.0
+
+
+def test_age_is_visible_in_pixels():
+    # the same person at 3 and 35 differs far more than at 35 and 37 ...
+    d_child, d_adult = [], []
+    for k in range(6):
+        sex = "FM"[k % 2]
+        a3, a35, a37 = (render_face(500 + k, a, sex, size=64)[0].astype(float) for a in (3.0, 35.0, 37.0))
+        d_child.append(np.abs(a3 - a35).mean())
+        d_adult.append(np.abs(a35 - a37).mean())
+    print(f"mean |pixel diff|: age 3 vs 35 {np.mean(d_child):.2f}, 35 vs 37 {np.mean(d_adult):.2f}")
+    assert np.mean(d_child) > 4 * np.mean(d_adult) and np.mean(d_child) > 5
+    # ... and ageing keeps going through adulthood: 20 -> 60 is a visible change too
+    a20, a60 = (render_face(7, a, "M", size=64)[0].astype(float) for a in (20.0, 60.0))
+    assert np.abs(a20 - a60).mean() > 2 * np.mean(d_adult)
+
+
+def test_ridge_on_grey_pixels_reads_age():
+    """A tiny ridge regression on 32x32 grey pixels of cohort renders predicts age far better than
+    the training mean (the age-only baseline)."""
+    from sklearn.linear_model import Ridge
+
+    tr = Cohort.generate(n=360, seed=21, size=64)
+    te = Cohort.generate(n=120, seed=22, size=64)
+    ytr, yte = tr.table["age"].to_numpy(), te.table["age"].to_numpy()
+    model = Ridge(alpha=1.0).fit(_grey32(tr.images), ytr)
+    mae = float(np.abs(model.predict(_grey32(te.images)) - yte).mean())
+    base = float(np.abs(ytr.mean() - yte).mean())
+    print(f"ridge age MAE {mae:.2f} years vs age-only (training mean) baseline {base:.2f}")
+    assert mae < 0.6 * base
+
+
+def test_child_face_sits_low_in_a_large_cranium():
+    rows = pd.concat([face_table(9, a, "F") for a in (3.0, 30.0)], ignore_index=True)
+    _, lm, head = render_table(rows, 128)
+    top = head[:, 1] - head[:, 3]  # cranium top (hair excluded)
+    eye_y = lm[:, 36:48, 1].mean(1)
+    rel = (eye_y - top) / (lm[:, 8, 1] - top)  # eye line as a share of head height, from the top
+    assert rel[0] > rel[1] + 0.05
+    width = lm[:, 16, 0] - lm[:, 0, 0]
+    assert head[0, 2] * 2 / width[0] > head[1, 2] * 2 / width[1]  # cranium wide relative to the face
+    nose_len = (lm[:, 33, 1] - lm[:, 27, 1]) / (lm[:, 8, 1] - lm[:, 27, 1])
+    assert nose_len[0] < nose_len[1]
+    assert (lm > 0).all() and (lm < 128).all()
+
+
 def test_microcephaly_shrinks_cranium():
     t0 = face_table(5, 20.0, "M", {})
     t1 = face_table(5, 20.0, "M", {"HP:0000252": 1.0})
@@ -257,11 +326,13 @@ def test_figures():
     import matplotlib
 
     matplotlib.use("Agg")
-    from phenoface.cohort.figures import disease_grid, term_grid
+    from phenoface.cohort.figures import age_strip, disease_grid, term_grid
 
     f1 = term_grid(size=32, severities=(0, 1), terms=["HP:0000316", "HP:0000980"])
     f2 = disease_grid(ages=(3, 30), size=32, diseases=["OMIM:190685", UNAFFECTED])
     assert len(f1.axes) == 4 and len(f2.axes) == 4
+    f3 = age_strip(ages=(3, 40), identities=((1, "F"),), size=32)
+    assert len(f3.axes) == 2
 
 
 @pytest.mark.slow

@@ -126,13 +126,14 @@ def philtrum(cv: Canvas, f):
     lm, sc = f.lm, f.sc
     mr = _mouth_region(cv, f)
     pa = 1 - f.tex["smooth_philtrum"]
+    soft = bt(np.maximum(1.5, 0.025 * sc))  # soft edges at any size (1.5 px at 64 px)
     top = lm[:, 33, 1] + 0.008 * sc
     for a, b, sgn in ((32, 50, -1), (34, 52, 1)):
         ax, bx = lm[:, a, 0] + sgn * 0.004 * sc, lm[:, b, 0]
-        ridge = mr.segment(bt(ax), bt(top), bt(bx), bt(lm[:, b, 1] - 0.006 * sc), bt(0.016 * sc), soft=1.5)
+        ridge = mr.segment(bt(ax), bt(top), bt(bx), bt(lm[:, b, 1] - 0.006 * sc), bt(0.016 * sc), soft=soft)
         mr.scale(1 + bt(0.3 * pa) * ridge)
         edge = mr.segment(bt(ax + sgn * 0.016 * sc), bt(top), bt(bx + sgn * 0.02 * sc), bt(lm[:, b, 1] - 0.004 * sc),
-                          bt(0.01 * sc), soft=2.0)
+                          bt(0.01 * sc), soft=soft * 1.3)
         mr.scale(1 - bt(0.16 * pa) * edge)
     groove = mr.gauss(bt(lm[:, 33, 0]), bt(0.5 * (lm[:, 33, 1] + lm[:, 51, 1])), bt(0.02 * sc),
                       bt(0.5 * (lm[:, 51, 1] - lm[:, 33, 1]) + 0.5))
@@ -140,7 +141,7 @@ def philtrum(cv: Canvas, f):
     # the columella's shadow deepens into the groove
     mr.scale(1 - bt(0.2 * pa) * mr.gauss(bt(lm[:, 33, 0]), bt(lm[:, 33, 1] + 0.02 * sc), bt(0.035 * sc), bt(0.015 * sc)))
     roll = chaikin(lm[:, [48, 49, 50, 51, 52, 53, 54]] - np.array([0, 1]) * (0.01 * sc)[:, None, None], 1)
-    mr.scale(1 + bt(0.2 * pa) * mr.stroke(roll, np.maximum(0.012 * sc, 0.9), soft=1.5))
+    mr.scale(1 + bt(0.2 * pa) * mr.stroke(roll, np.maximum(0.012 * sc, 0.9), soft=soft))
 
 
 def folds(cv: Canvas, f):
@@ -150,7 +151,7 @@ def folds(cv: Canvas, f):
     fold_a = bt(0.05 + 0.07 * (1 - f.child) + 0.28 * f.aged)
     for k, m, sgn in ((31, 48, -1), (35, 54, 1)):
         g = mr.segment(bt(lm[:, k, 0] + sgn * 0.04 * sc), bt(lm[:, k, 1] - 0.01 * sc), bt(lm[:, m, 0] + sgn * 0.03 * sc),
-                       bt(lm[:, m, 1] + 0.02 * sc), bt((0.01 + 0.006 * f.aged) * sc), soft=2.5)
+                       bt(lm[:, m, 1] + 0.02 * sc), bt((0.01 + 0.006 * f.aged) * sc), soft=bt(np.maximum(2.5, 0.03 * sc)))
         mr.scale(1 - fold_a * g)
     mar = np.clip((f.aged - 0.4) / 0.6, 0, 1)
     if np.any(mar > 0):

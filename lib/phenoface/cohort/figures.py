@@ -63,6 +63,29 @@ def disease_grid(ages=(3, 8, 15, 30), size: int = 64, diseases=None, seed: int =
     return fig
 
 
+AGE_STEPS = (2, 6, 10, 14, 20, 30, 45, 60)
+
+
+def age_strip(ages=AGE_STEPS, identities=((11, "F"), (22, "M"), (33, "F"), (44, "M")), size: int = 64):
+    """One row per identity, one column per age: the same unaffected person growing up and ageing."""
+    import matplotlib.pyplot as plt
+
+    from . import render_face
+
+    fig, axes = plt.subplots(len(identities), len(ages), figsize=(1.1 * len(ages), 1.1 * len(identities)),
+                             squeeze=False)
+    for i, (ident, sex) in enumerate(identities):
+        for j, a in enumerate(ages):
+            ax = axes[i, j]
+            ax.imshow(render_face(identity=ident, age=a, sex=sex, size=size)[0])
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title(f"age {a:g}", fontsize=8)
+    fig.tight_layout(pad=0.3)
+    return fig
+
+
 def landmark_overlay(image, landmarks, ax=None):
     """Show an image with its 68 landmarks."""
     import matplotlib.pyplot as plt
