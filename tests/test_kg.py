@@ -273,7 +273,6 @@ def test_transe_trains_deterministically_and_learns_families(tmp_path):
     b = train_embedding(h.train, "TransE", dim=16, epochs=40, seed=3, lr=0.05, batch_size=32, num_negs=4)
     ra, rb = evaluate(a, h, g, facial=set(h.candidates)), evaluate(b, h, g, facial=set(h.candidates))
     pd.testing.assert_frame_equal(ra.table, rb.table)
-    print(ra.table)
     # The family terms come first: the embedding beats the frequency baseline, which ranks b-terms first.
     assert ra.table.loc[EMBEDDING, "mrr"] > ra.table.loc[FREQUENCY, "mrr"]
     assert ra.table.loc[EMBEDDING, "mrr"] >= 0.8

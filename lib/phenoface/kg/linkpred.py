@@ -41,16 +41,16 @@ def frequency_scores(graph: KnowledgeGraph, candidates) -> np.ndarray:
 def rank_hidden(score_fn, holdout: Holdout, split: str | None = None) -> pd.DataFrame:
     """Filtered, tie-averaged rank of every hidden term (of one ``split``, default all):
     disease, hpo_id, rank. ``score_fn(disease) -> scores`` over ``holdout.candidates``."""
-    cands = holdout.candidates
-    index = {c: i for i, c in enumerate(cands)}
-    known = holdout.train.disease_phenotypes(terms=set(cands)).groupby("head")["tail"].apply(set).to_dict()
+    index = {c: i for i, c in enumerate(holdout.candidates)}
     hidden = holdout.hidden if split is None else holdout.split(split)
     rows = []
-    for d, grp in hidden.groupby("disease", sort=True):
+    for d, terms in hidden.groupby("disease", sort=True)["hpo_id"]:
+        terms = terms.tolist()
         s = np.asarray(score_fn(d), dtype=float)
-        filtered = known.get(d, set()) | set(grp["hpo_id"])
-        others = s[np.array([c not in filtered for c in cands])]
-        for t in grp["hpo_id"]:
+        keep = np.ones(len(s), dtype=bool)
+        keep[[index[t] for t in holdout.known.get(d, set()) | set(terms)]] = False
+        others = s[keep]
+        for t in terms:
             st = s[index[t]]
             rows.append((d, t, 1.0 + (others > st).sum() + 0.5 * (others == st).sum()))
     return pd.DataFrame(rows, columns=["disease", "hpo_id", "rank"])
@@ -77,42 +77,42 @@ class NearestDisease:
         facial = set(hpo.facial_terms() if facial is None else facial)
         cands = holdout.candidates
         face = holdout.train.disease_phenotypes(terms=set(cands))
-        self.pool = np.array(sorted(set(face["head"])))
-        pool_at = {d: i for i, d in enumerate(self.pool)}
-        cand_at = {c: j for j, c in enumerate(cands)}
-        self.facial = sparse.csr_matrix((np.ones(len(face)), ([pool_at[d] for d in face["head"]],
-                                                               [cand_at[t] for t in face["tail"]])),
-                                        shape=(len(self.pool), len(cands)))
+        self.pool = np.array(sorted(set(face["head"])), dtype=object)
+        self.facial = np.zeros((len(self.pool), len(cands)), dtype=np.float32)
+        self.facial[pd.Index(self.pool).get_indexer(face["head"]), pd.Index(cands).get_indexer(face["tail"])] = 1.0
         e = graph.edges
         feats = e[((e["relation"] == DIS_PHEN) & ~e["tail"].isin(facial)) | (e["relation"] == DIS_GENE)]
         feats = feats[["head", "tail"]].drop_duplicates()
-        self.rows = {d: i for i, d in enumerate(sorted(set(feats["head"]) | set(self.pool)))}
-        cols = {f: j for j, f in enumerate(sorted(set(feats["tail"])))}
-        x = sparse.csr_matrix((np.ones(len(feats)), ([self.rows[d] for d in feats["head"]],
-                                                     [cols[f] for f in feats["tail"]])),
-                              shape=(len(self.rows), max(1, len(cols))))
+        rows = pd.Index(sorted(set(feats["head"]) | set(self.pool)))
+        cols = pd.Index(sorted(set(feats["tail"])))
+        self.rows = {d: i for i, d in enumerate(rows)}
+        x = sparse.csr_matrix((np.ones(len(feats)), (rows.get_indexer(feats["head"]), cols.get_indexer(feats["tail"]))),
+                              shape=(len(rows), max(1, len(cols))))
         norm = np.sqrt(np.asarray(x.multiply(x).sum(axis=1)).ravel())
         self.x = sparse.diags(1.0 / np.where(norm > 0, norm, 1.0)) @ x
-        self.x_pool = self.x[[self.rows[d] for d in self.pool]].T.tocsc()
+        self.x_pool = self.x[rows.get_indexer(self.pool)].T.tocsr()
         self.cluster = holdout.clusters
         self.pool_cluster = np.array([holdout.clusters.get(d, d) for d in self.pool], dtype=object)
         freq = frequency_scores(holdout.train, cands)
         self.tiebreak = 1e-6 * freq / (freq.max() or 1.0)
+        self._sims: dict[str, np.ndarray] = {}
 
     def similarities(self, disease: str) -> np.ndarray:
         """Cosine similarity of ``disease`` to every pool disease; its alias cluster gets -1."""
-        if disease in self.rows:
-            sim = np.asarray((self.x[self.rows[disease]] @ self.x_pool).todense()).ravel()
-        else:
-            sim = np.zeros(len(self.pool))
-        return np.where(self.pool_cluster == self.cluster.get(disease, disease), -1.0, sim)
+        if disease not in self._sims:
+            if disease in self.rows:
+                sim = (self.x[self.rows[disease]] @ self.x_pool).toarray().ravel()
+            else:
+                sim = np.zeros(len(self.pool))
+            self._sims[disease] = np.where(self.pool_cluster == self.cluster.get(disease, disease), -1.0, sim)
+        return self._sims[disease]
 
     def scores(self, disease: str, k: int) -> np.ndarray:
         sim = self.similarities(disease)
         k = min(k, len(sim))
         top = np.argpartition(-sim, k - 1)[:k]
         w = np.clip(sim[top], 0.0, None)
-        return np.asarray(self.facial[top].T @ w).ravel() + self.tiebreak
+        return self.facial[top].T @ w + self.tiebreak
 
 
 @dataclass

@@ -19,6 +19,7 @@ Splits are drawn over clusters: one scored disease per chosen cluster, each clus
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -80,6 +81,15 @@ class Holdout:
 
     def split(self, name: str) -> pd.DataFrame:
         return self.hidden[self.hidden["split"] == name].reset_index(drop=True)
+
+    @cached_property
+    def known(self) -> dict[str, set[str]]:
+        """Each disease's candidate terms in the training graph (what filtered ranking removes)."""
+        dp = self.train.disease_phenotypes(terms=set(self.candidates))
+        out: dict[str, set[str]] = {}
+        for d, t in zip(dp["head"], dp["tail"]):
+            out.setdefault(d, set()).add(t)
+        return out
 
 
 def holdout_split(graph: KnowledgeGraph, terms=None, n_test: int = 200, n_valid: int = 0, frac: float = 0.2,
