@@ -28,17 +28,17 @@ from ..cohort.terms import TERM_IDS
 LEVELS = np.linspace(0.0, 1.0, 11)
 
 
-def blurred(measure: Callable, sigma: float) -> Callable:
-    """``measure`` applied to images blurred with a Gaussian of ``sigma`` pixels (what a generator's softness
-    does); the images are rounded back to uint8."""
+def blur_images(images, sigma: float) -> np.ndarray:
+    """uint8 images blurred with a Gaussian of ``sigma`` pixels (what a generator's softness does)."""
     from scipy.ndimage import gaussian_filter
 
-    def run(images):
-        imgs = np.asarray(images, np.float32)
-        out = gaussian_filter(imgs, sigma=(0, sigma, sigma, 0), mode="nearest")
-        return measure(np.clip(np.round(out), 0, 255).astype(np.uint8))
+    out = gaussian_filter(np.asarray(images, np.float32), sigma=(0, sigma, sigma, 0), mode="nearest")
+    return np.clip(np.round(out), 0, 255).astype(np.uint8)
 
-    return run
+
+def blurred(measure: Callable, sigma: float) -> Callable:
+    """``measure`` applied to images blurred with a Gaussian of ``sigma`` pixels."""
+    return lambda images: measure(blur_images(images, sigma))
 
 
 def _people(n: int, seed: int):

@@ -226,3 +226,46 @@ def learn_band_profiles(measurements: pd.DataFrame, table: pd.DataFrame, disease
         cov = (table.loc[pos, cov_cols], table.loc[neg, cov_cols]) if cov_cols else None
         out[band] = learn_image_profile(measurements[pos], measurements[neg], cov, min_positives=min_positives)
     return out
+
+
+def precision_table(rankings: dict, truth: pd.DataFrame, vocabulary) -> pd.DataFrame:
+    """precision@k per disease (rows) and ranking source (columns), k = the disease's number of true terms.
+
+    ``rankings``: source name -> {disease_id: ranked term list, or None when that source could not rank the
+    disease (flagged)}; ``truth``: diseases x terms probabilities (a term is true when > 0). Adds ``k`` and a
+    ``chance`` column (the expected precision of a random ranking, k / |vocabulary|)."""
+    vocabulary = list(vocabulary)
+    rows = {}
+    for d in truth.index:
+        true_terms = [t for t in vocabulary if truth.loc[d, t] > 0]
+        if not true_terms:
+            continue
+        row = {"k": len(true_terms), "chance": len(true_terms) / len(vocabulary)}
+        for source, by_disease in rankings.items():
+            r = by_disease.get(d)
+            row[source] = np.nan if r is None else precision_at_k(r, true_terms)
+        rows[d] = row
+    return pd.DataFrame(rows).T
+
+
+def ranking_of(learned: dict) -> dict:
+    """{disease: ranked terms} from :func:`learn_image_profiles` output (None for flagged diseases)."""
+    return {d: (None if s.attrs.get("flag") else list(s.index)) for d, s in learned.items()}
+
+
+def divergence_recovered(learned: dict, truth: pd.DataFrame, divergence) -> pd.DataFrame:
+    """For each seeded KG/truth difference, did the image ranking get it right? A term the KG annotates but
+    patients never show ("dropped") is right when it is outside the top k; a term patients show that the KG
+    lacks ("added") is right when it is inside (k = the disease's number of true terms)."""
+    rows = []
+    for r in divergence:
+        d, t = r["disease_id"], r["hpo_id"]
+        s = learned.get(d)
+        if s is None or s.attrs.get("flag"):
+            continue
+        k = int((truth.loc[d] > 0).sum())
+        in_top = t in list(s.index[:k])
+        rows.append({"disease_id": d, "hpo_id": t, "change": r["change"], "true_probability": r.get("true_probability"),
+                     "image_effect": float(s.get(t, np.nan)),
+                     "right": bool((not in_top) if r["change"] == "dropped" else in_top)})
+    return pd.DataFrame(rows, columns=["disease_id", "hpo_id", "change", "true_probability", "image_effect", "right"])
