@@ -120,16 +120,6 @@ class KnowledgeGraph:
         parts.append(e[(e["relation"] == SAME_AS) & (e["head"].isin(carriers) | e["tail"].isin(carriers))])
         return self.subgraph(pd.concat(parts), {"subgraph": "face", "face_terms": len(terms)})
 
-    def to_networkx(self):
-        import networkx as nx
-
-        g = nx.MultiDiGraph()
-        for node_id, row in self.nodes.iterrows():
-            g.add_node(node_id, type=row["type"], name=row["name"])
-        for h, r, t, f in self.edges[["head", "relation", "tail", "frequency"]].itertuples(index=False):
-            g.add_edge(h, t, relation=r, frequency=f)
-        return g
-
     def neighbourhood(self, disease_ids, terms=None, max_terms: int = 12):
         """A small networkx graph: the diseases, their (facial) terms by frequency, shared terms
         kept first, and is_a edges among the kept terms; for drawing."""
@@ -245,16 +235,7 @@ def _source_key() -> str:
 
 @functools.lru_cache(maxsize=2)
 def _hpo_graph_cached(key: str) -> KnowledgeGraph:
-    target = hpo.cache_dir() / f"kg-hpo-v{BUILD_VERSION}-{key}.pkl"
-    if target.is_file():
-        try:
-            with open(target, "rb") as fh:
-                return pickle.load(fh)
-        except Exception:  # a corrupt cache is rebuilt, never trusted
-            target.unlink(missing_ok=True)
-    graph = _build_hpo_graph()
-    with atomic_path(target) as tmp, open(tmp, "wb") as fh:
-        pickle.dump(graph, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    return disk_cached(f"kg-hpo-v{BUILD_VERSION}-{key}", _build_hpo_graph)
     return graph
 
 
@@ -266,8 +247,3 @@ def build_hpo_graph(use_cache: bool = True) -> KnowledgeGraph:
     graph = KnowledgeGraph(graph.nodes, graph.edges, {**graph.meta, "build_seconds": time.perf_counter() - start})
     return graph
 
-
-def clear_cache() -> None:
-    _hpo_graph_cached.cache_clear()
-    for p in hpo.cache_dir().glob("kg-hpo-*.pkl"):
-        p.unlink(missing_ok=True)
