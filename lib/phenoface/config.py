@@ -92,3 +92,30 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def cache_dir() -> Path:
+    """The project's own cache folder (``$PHENOFACE_CACHE``, default ``~/.cache/phenoface``)."""
+    path = Path(os.environ.get("PHENOFACE_CACHE", Path.home() / ".cache" / "phenoface"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def disk_cached(name: str, build):
+    """``build()``, memoised as ``<cache_dir>/<name>.pkl``; ``name`` must carry the version and the sources'
+    identity (size, mtime), so a new release or code version rebuilds. Pickle is used only here, for files this
+    project wrote itself into its own cache; a corrupt file is rebuilt, never trusted. Model files never go
+    through this (they are safetensors + JSON)."""
+    import pickle
+
+    target = cache_dir() / f"{name}.pkl"
+    if target.is_file():
+        try:
+            with open(target, "rb") as fh:
+                return pickle.load(fh)
+        except Exception:  # noqa: BLE001  a truncated or stale cache entry: rebuild
+            target.unlink(missing_ok=True)
+    value = build()
+    with atomic_path(target) as tmp, open(tmp, "wb") as fh:
+        pickle.dump(value, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    return value

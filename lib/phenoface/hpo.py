@@ -12,12 +12,12 @@ from __future__ import annotations
 import difflib
 import functools
 import os
-import pickle
 import re
-import tempfile
 from pathlib import Path
 
 import pandas as pd
+
+from .config import cache_dir, disk_cached  # noqa: F401  (cache_dir re-exported for callers of hpo.cache_dir)
 
 # HPO frequency sub-ontology (HP:0040279 children) -> the midpoint of each band.
 FREQUENCY_TERMS = {
@@ -28,6 +28,8 @@ FREQUENCY_TERMS = {
     "HP:0040284": 0.025,  # very rare 1-4 %
     "HP:0040285": 0.0,  # excluded
 }
+# An annotation without a frequency counts as "frequent" (the 30-79 % band midpoint) everywhere.
+FREQUENT = FREQUENCY_TERMS["HP:0040282"]
 FACE_ROOTS = ("HP:0000271", "HP:0000234", "HP:0100886")  # face; head; globe location (hypertelorism, proptosis)
 
 
@@ -53,29 +55,12 @@ def data_dir() -> Path:
     return path
 
 
-def cache_dir() -> Path:
-    path = Path(os.environ.get("PHENOFACE_CACHE", Path.home() / ".cache" / "phenoface"))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 def _cached(source: Path, kind: str, build):
     """Return ``build(source)``, memoised on disk by the source file's identity."""
     st = source.stat()
-    key = f"hpo-{kind}-{st.st_size}-{st.st_mtime_ns}.pkl"
-    target = cache_dir() / key
-    if target.is_file():
-        try:
-            with open(target, "rb") as fh:
-                return pickle.load(fh)
-        except Exception:  # a corrupt cache is rebuilt, never trusted
-            target.unlink(missing_ok=True)
-    value = build(source)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
-    with os.fdopen(fd, "wb") as fh:
-        pickle.dump(value, fh, protocol=pickle.HIGHEST_PROTOCOL)
-    os.replace(tmp, target)
-    return value
+    return disk_cached(f"hpo-{kind}-{st.st_size}-{st.st_mtime_ns}", lambda: build(source))
+
+
 
 
 def parse_frequency(value) -> float:

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..ages import AGE_BANDS as _AGES
 from ..config import atomic_path
 from . import layout as _layout
 from .diseases import (COURSE, DISEASES, DIVERGENCE_SEED, UNAFFECTED, disease_names, diverge,
@@ -38,7 +39,8 @@ TEXTURE_KEYS = {
     "bridge": "HP:0005280", "malar": "HP:0000272", "cheeks": "HP:0000293", "proptosis": "HP:0000520",
 }
 EXCLUSIVE = [("HP:0000582", "HP:0000494"), ("HP:0000154", "HP:0000160")]
-AGE_BANDS = {"child": (2.0, 12.0), "adolescent": (12.0, 18.0), "adult": (18.0, 60.0)}
+# The bands faces are sampled from: phenoface.ages.AGE_BANDS without infants, adults capped at 60.
+AGE_BANDS = {b: (lo, min(hi, 60.0)) for b, (lo, hi) in _AGES.items() if b != "infant"}
 # A patient's severity is the disease course at their age times this per-patient factor. Wide on purpose:
 # with U(0.75, 1) age alone predicted severity (within-disease Spearman ~0.69), so a severity scorer could
 # look good by reading age. Reports put the age-only baseline beside every severity figure.

@@ -18,18 +18,16 @@ multiplied by a per-patient factor U(0.75, 1). ``floor`` is the congenital share
 from __future__ import annotations
 
 import functools
-import os
-import pickle
-import tempfile
 import zlib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from ..config import disk_cached
+from ..hpo import FREQUENT
+from ..labels import UNAFFECTED
 from .terms import TERM_IDS
-
-UNAFFECTED = "UNAFFECTED"
 
 DISEASES: dict[str, str] = {
     "OMIM:190685": "Down syndrome",
@@ -61,7 +59,7 @@ COURSE: dict[str, tuple[float, float, float]] = {
 }
 
 DIVERGENCE_SEED = 20240917
-UNKNOWN_FREQUENCY = 0.545  # no frequency given -> "frequent" band midpoint
+UNKNOWN_FREQUENCY = FREQUENT  # no frequency given -> "frequent" band midpoint
 
 
 def disease_names() -> dict[str, str]:
@@ -74,12 +72,6 @@ def severity_course(disease_id: str, age) -> np.ndarray:
     floor, mid, rate = COURSE[disease_id]
     z = (np.asarray(age, float) - mid) / rate
     return floor + (1 - floor) / (1 + np.exp(-z))
-
-
-def _cache_dir() -> Path:
-    path = Path(os.environ.get("PHENOFACE_CACHE", Path.home() / ".cache" / "phenoface"))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def _hpoa_path() -> Path:
@@ -114,18 +106,7 @@ def kg_frequencies() -> pd.DataFrame:
     src = _hpoa_path()
     st = src.stat()
     key = f"cohort-kg-{st.st_size}-{st.st_mtime_ns}-{zlib.crc32(('|'.join(DISEASES) + '#' + '|'.join(TERM_IDS)).encode())}.pkl"
-    target = _cache_dir() / key
-    if target.is_file():
-        try:
-            with open(target, "rb") as fh:
-                return pickle.load(fh)
-        except Exception:
-            target.unlink(missing_ok=True)
-    table = _build_kg_table()
-    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
-    with os.fdopen(fd, "wb") as fh:
-        pickle.dump(table, fh, protocol=pickle.HIGHEST_PROTOCOL)
-    os.replace(tmp, target)
+    return disk_cached(key.removesuffix(".pkl"), _build_kg_table)
     return table
 
 

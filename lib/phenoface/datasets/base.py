@@ -20,7 +20,7 @@ try:  # a plain sequence works too; subclassing lets torch DataLoader treat it a
 except ImportError:  # pragma: no cover
     _TorchDataset = object
 
-UNAFFECTED = "UNAFFECTED"
+from ..labels import UNAFFECTED  # noqa: F401  (re-exported)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 

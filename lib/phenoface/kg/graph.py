@@ -12,7 +12,6 @@ phenotype -> gene, child phenotype -> parent phenotype); PrimeKG's mirrored copi
 from __future__ import annotations
 
 import functools
-import pickle
 import re
 import time
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .. import hpo
-from ..config import atomic_path
+from ..config import disk_cached
 
 DISEASE, PHENOTYPE, GENE = "disease", "effect/phenotype", "gene/protein"
 DIS_PHEN = "disease_phenotype_positive"

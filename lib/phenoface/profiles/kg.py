@@ -22,7 +22,7 @@ from .fusion import DEFAULT_WEIGHTS
 from .profile import ALL, BANDS, NO_EVIDENCE, Evidence, Profile
 
 PROFILE_VERSION = "1"
-UNKNOWN_FREQUENCY = 0.545
+UNKNOWN_FREQUENCY = hpo.FREQUENT
 
 # Earliest age (years) of each HPO onset term; antenatal/congenital terms are 0.
 ONSET_YEARS = {
