@@ -358,6 +358,9 @@ def test_probes_roc_and_threshold(cohorts, recogniser):
     summary = roc_summary(p, h, thr)
     assert 0.6 < summary["auc"] <= 1.0 and summary["tpr"] >= (kind == "exact").mean()
     assert roc_summary(h[:45], h[45:], thr)["auc"] < 0.75  # fresh faces against fresh faces: no signal
+    # the mirror search makes a flipped copy as close as the copy itself
+    mirrored = memorisation_check(probes[kind == "flip"], train.images, features=recogniser, mirror=True)
+    assert (mirrored.table["score"] < 1e-6).all() and (p[kind == "flip"] > 1e-3).all()
     by = detection_by_kind(p, kind, thr)
     assert by.loc["exact", "detected"] == 1.0 and by["probes"].sum() == len(p)
     plt = pytest.importorskip("matplotlib.pyplot")

@@ -180,24 +180,36 @@ def _feature_fn(features) -> Callable:
     raise TypeError("features must be None (pixels), a Recogniser or a callable images -> (N, D) array")
 
 
-def shift_min_nn(queries, ref_thumbs, max_shift: int, exclude_self: bool = False):
-    """Thumbnail NN distance minimised over translations of the queries by up to max_shift pixels."""
+def shift_min_nn(queries, ref_thumbs, max_shift: int, exclude_self: bool = False, mirror: bool = False):
+    """Thumbnail NN distance minimised over translations of the queries by up to max_shift pixels (and, with
+    ``mirror``, over the mirrored queries too)."""
     q = np.asarray(queries)
     h, w = q.shape[1:3]
-    pad = np.pad(q, ((0, 0), (max_shift, max_shift), (max_shift, max_shift), (0, 0)), mode="edge")
     best_d = np.full(len(q), np.inf)
     best_i = np.zeros(len(q), np.int64)
-    for dy in range(-max_shift, max_shift + 1):
-        for dx in range(-max_shift, max_shift + 1):
-            view = pad[:, max_shift + dy:max_shift + dy + h, max_shift + dx:max_shift + dx + w]
-            i, d = euclidean_nn(thumbnail(view), ref_thumbs, exclude_self=exclude_self)
-            better = d < best_d
-            best_d[better], best_i[better] = d[better], i[better]
+    for view_q in ((q, q[:, :, ::-1]) if mirror else (q,)):
+        pad = np.pad(view_q, ((0, 0), (max_shift, max_shift), (max_shift, max_shift), (0, 0)), mode="edge")
+        for dy in range(-max_shift, max_shift + 1):
+            for dx in range(-max_shift, max_shift + 1):
+                view = pad[:, max_shift + dy:max_shift + dy + h, max_shift + dx:max_shift + dx + w]
+                i, d = euclidean_nn(thumbnail(view), ref_thumbs, exclude_self=exclude_self)
+                better = d < best_d
+                best_d[better], best_i[better] = d[better], i[better]
+    return best_i, best_d
+
+
+def _min_feature_nn(views, ft, exclude_self: bool = False):
+    """Feature NN (cosine) minimised over several feature views of the same queries."""
+    best_i, best_d = nearest_neighbours(views[0], ft, exclude_self=exclude_self)
+    for v in views[1:]:
+        i, d = nearest_neighbours(v, ft, exclude_self=exclude_self)
+        better = d < best_d
+        best_d, best_i = np.where(better, d, best_d), np.where(better, i, best_i)
     return best_i, best_d
 
 
 def memorisation_check(candidates, train_images, features=None, percentile: float = 1.0, hash_bits: int = 6,
-                       max_shift: int = 1,
+                       max_shift: int = 1, mirror: bool = False,
                        candidate_features: np.ndarray | None = None, train_features: np.ndarray | None = None,
                        ids=None) -> MemorisationReport:
     """Check a batch of candidate images (uint8 (N, H, W, 3)) against the training images.
@@ -206,7 +218,9 @@ def memorisation_check(candidates, train_images, features=None, percentile: floa
     features, ``kind="grid"``), any callable images -> (N, D), or None for raw pixels; precomputed
     ``candidate_features`` / ``train_features`` skip the extraction. ``hash_bits``: the largest
     pHash Hamming distance (of 64 bits) that may count as a hash copy (see the module docstring).
-    ``max_shift``: translations (pixels) searched by the thumbnail test.
+    ``max_shift``: translations (pixels) searched by the thumbnail test. ``mirror``: the thumbnail and
+    feature tests also compare the mirrored candidate (and calibrate on mirrored training images), so a
+    flipped copy is as close as the copy itself.
     """
     candidates = np.asarray(candidates)
     train_images = np.asarray(train_images)
@@ -217,9 +231,14 @@ def memorisation_check(candidates, train_images, features=None, percentile: floa
     fn = _feature_fn(features)
     ft = np.asarray(train_features if train_features is not None else fn(train_images))
     fc = np.asarray(candidate_features if candidate_features is not None else fn(candidates))
-    _, train_nn = nearest_neighbours(ft, ft, exclude_self=True)
+    views_t, views_c = [ft], [fc]
+    if mirror:
+        views_t.append(np.asarray(fn(np.ascontiguousarray(train_images[:, :, ::-1]))))
+        if len(candidates):
+            views_c.append(np.asarray(fn(np.ascontiguousarray(candidates[:, :, ::-1]))))
+    _, train_nn = _min_feature_nn(views_t, ft, exclude_self=True)
     threshold = float(np.percentile(train_nn, percentile))
-    nn_idx, nn_dist = nearest_neighbours(fc, ft) if len(fc) else (np.zeros(0, int), np.zeros(0))
+    nn_idx, nn_dist = _min_feature_nn(views_c, ft) if len(fc) else (np.zeros(0, int), np.zeros(0))
 
     train_digest = {}
     for j, img in enumerate(train_images):
@@ -235,9 +254,9 @@ def memorisation_check(candidates, train_images, features=None, percentile: floa
     hash_dist = ph[np.arange(len(candidates)), hash_idx] if len(candidates) else np.zeros(0, int)
 
     tt_thumb = thumbnail(train_images)
-    _, thumb_train_nn = shift_min_nn(train_images, tt_thumb, max_shift, exclude_self=True)
+    _, thumb_train_nn = shift_min_nn(train_images, tt_thumb, max_shift, exclude_self=True, mirror=mirror)
     thumb_limit = float(np.percentile(thumb_train_nn, percentile))
-    thumb_idx, thumb_dist = (shift_min_nn(candidates, tt_thumb, max_shift) if len(candidates)
+    thumb_idx, thumb_dist = (shift_min_nn(candidates, tt_thumb, max_shift, mirror=mirror) if len(candidates)
                              else (np.zeros(0, int), np.zeros(0)))
 
     table = pd.DataFrame({
@@ -261,7 +280,7 @@ def memorisation_check(candidates, train_images, features=None, percentile: floa
                               meta={"n_train": int(len(train_images)), "feature_dim": int(ft.shape[1]),
                                     "hash_limit": hash_limit, "thumb_limit": thumb_limit,
                                     "feature_median": feature_median, "thumb_median": thumb_median,
-                                    "max_shift": int(max_shift)})
+                                    "max_shift": int(max_shift), "mirror": bool(mirror)})
 
 
 def plant_copies(train_images, n: int = 16, seed: int = 0, noise: float = 2.0, shift: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
