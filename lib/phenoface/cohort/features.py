@@ -111,7 +111,7 @@ def nose(cv: Canvas, f):
         ncx = 0.5 * (lm[:, k, 0] + lm[:, 33 - sgn, 0])
         ncy = 0.5 * (lm[:, k, 1] + lm[:, 33 - sgn, 1]) - 0.004 * sc
         cov = nr.ellipse(bt(ncx), bt(ncy), bt(np.maximum(0.017 * sc, 0.7)), bt(np.maximum(0.009 * sc, 0.6)), soft=1.3)
-        nr.blend(cov * 0.85, f.skin_c * 0.3)
+        nr.blend(cov * bt(0.85 * (1 - 0.35 * f.child)), f.skin_c * 0.3)  # a child's nostrils show less
     nr.scale(1 - 0.08 * nr.gauss(bt(lm[:, 33, 0]), bt(lm[:, 33, 1] + 0.015 * sc), bt(0.05 * sc), bt(0.012 * sc)))
 
 
