@@ -52,8 +52,10 @@ def test_notebook_smoke(stem, smoke_run):
 BOUNDS = {
     "00_data": {"mediapipe_found_rate": (0.9, 1.0), "renderable_terms": (15, 100), "validation_images": (96, 96),
                 "test_images": (96, 96)},
-    "02_kg_profiles": {"link_mrr": (0.0, 1.0), "baseline_mrr": (0.0, 1.0)},
-    "03_llm_profiles": {"grounding_accuracy": (0.5, 1.0), "grounding_phrases_test": (30, 1000)},
+    # chance MRR is about 0.017 with ~400 candidate terms
+    "02_kg_profiles": {"link_mrr": (0.05, 0.6), "baseline_mrr": (0.05, 0.6), "nearest_disease_mrr": (0.05, 0.6)},
+    # grounding nothing scores 0.16 on the test phrases
+    "03_llm_profiles": {"grounding_accuracy": (0.5, 1.0), "grounding_phrases_test": (25, 200)},
     # smoke trains the pixel instrument for seconds, so its own figures are not bounded here (tests/test_instrument.py
     # checks that it learns); the oracle route (meter on the renderer's landmarks) must still work
     "04_image_profiles": {"image_profile_precision_at_k_oracle": (0.5, 1.0), "age_mae_mean_age_baseline": (5.0, 25.0)},
@@ -81,6 +83,13 @@ def test_smoke_metrics_are_in_range(stem, smoke_run):
 def test_smoke_figures_beat_their_baseline(stem, name, baseline, smoke_run):
     metrics = json.loads((smoke_run["reports"] / "metrics" / f"{stem}.json").read_text())
     assert metrics[name] > metrics[baseline], f"{stem}: {name} {metrics[name]} <= {baseline} {metrics[baseline]}"
+
+
+def test_kg_split_and_interval(smoke_run):
+    metrics = json.loads((smoke_run["reports"] / "metrics" / "02_kg_profiles.json").read_text())
+    assert metrics["split"] == "alias_aware"
+    lo, hi = metrics["link_mrr_ci"]
+    assert lo <= metrics["link_mrr"] <= hi
 
 
 def test_same_seed_gives_same_metrics(smoke_run, tmp_path):
