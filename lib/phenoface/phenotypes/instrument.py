@@ -23,7 +23,6 @@ trained in one process for a few minutes.
 from __future__ import annotations
 
 import json
-import math
 import time
 from pathlib import Path
 
@@ -92,24 +91,21 @@ def gaussian_blur(x: torch.Tensor, sigma) -> torch.Tensor:
 
 
 def augment(x: torch.Tensor, gen: torch.Generator, blur_max: float = 1.2) -> torch.Tensor:
-    """What a generator or a camera does to a face, none of which is a phenotype: small shift / scale / roll,
-    blur, colour cast, contrast, grain, and a mirror (every renderable term is symmetric)."""
-    n = x.shape[0]
+    """What a generator or a camera does to a face, none of which is a phenotype: a whole-pixel shift (one per
+    batch, up to 2 px; whole pixels because resampling at sub-pixel offsets would soften every training image,
+    and sharp sub-pixel cues are what several terms are), a mirror image (every renderable term is symmetric),
+    blur on some images, colour cast, contrast and grain."""
+    n, _, h, w = x.shape
 
     def u(lo, hi, *shape):
         return lo + (hi - lo) * torch.rand(*(shape or (n,)), generator=gen)
 
-    ang = u(-3, 3) * math.pi / 180
-    s = u(0.97, 1.03)
-    theta = torch.zeros(n, 2, 3)
-    theta[:, 0, 0], theta[:, 0, 1] = s * torch.cos(ang), -s * torch.sin(ang)
-    theta[:, 1, 0], theta[:, 1, 1] = s * torch.sin(ang), s * torch.cos(ang)
-    theta[:, :, 2] = u(-2, 2, n, 2) * 2 / INPUT_SIZE
-    flip = torch.rand(n, generator=gen) < 0.5
-    theta[flip, 0, :] *= torch.tensor([-1.0, 1.0, 1.0])[None]  # mirror x (and its shift)
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
-    sigma = torch.where(torch.rand(n, generator=gen) < 0.6, u(0.0, blur_max), torch.zeros(n))
+    dx, dy = (int(v) for v in torch.randint(-2, 3, (2,), generator=gen))
+    if dx or dy:
+        x = F.pad(x, (2, 2, 2, 2), mode="replicate")[:, :, 2 + dy:2 + dy + h, 2 + dx:2 + dx + w]
+    flip = (torch.rand(n, generator=gen) < 0.5).view(n, 1, 1, 1)
+    x = torch.where(flip, x.flip(-1), x)
+    sigma = torch.where(torch.rand(n, generator=gen) < 0.4, u(0.0, blur_max), torch.zeros(n))
     x = gaussian_blur(x, sigma)
     mean = x.mean(dim=(1, 2, 3), keepdim=True)
     x = (x - mean) * u(0.85, 1.15).view(n, 1, 1, 1) + mean
