@@ -59,6 +59,16 @@ _POSE = ["pose_scale", "pose_dx", "pose_dy", "pose_roll"]
 _HEAD = ["head_cx", "head_cy", "head_rx", "head_ry"]
 
 
+def add_pose_jitter(table: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """Per-face pose columns (scale, shift, roll) drawn from ``rng``, added to ``table`` in place."""
+    n = len(table)
+    table["pose_scale"] = rng.uniform(0.95, 1.05, n)
+    table["pose_dx"] = rng.uniform(-0.03, 0.03, n)
+    table["pose_dy"] = rng.uniform(-0.03, 0.03, n)
+    table["pose_roll"] = rng.uniform(-3.0, 3.0, n)
+    return table
+
+
 def identity_attributes(identity, sex) -> pd.DataFrame:
     """Appearance drawn from the identity integer (and sex for the hair style): skin, hair, eyes,
     background and clothes colours. Deterministic."""
@@ -250,10 +260,7 @@ class Cohort:
             "severity": np.round(sev, 4)})
         for t in TERM_IDS:
             table[t] = np.round(amount[:, col[t]], 4)
-        table["pose_scale"] = rng.uniform(0.95, 1.05, n)
-        table["pose_dx"] = rng.uniform(-0.03, 0.03, n)
-        table["pose_dy"] = rng.uniform(-0.03, 0.03, n)
-        table["pose_roll"] = rng.uniform(-3.0, 3.0, n)
+        add_pose_jitter(table, rng)
         table = pd.concat([table, identity_attributes(identity, sex)], axis=1)
         images, landmarks, heads = render_table(table, size)
         for i, c in enumerate(_HEAD):

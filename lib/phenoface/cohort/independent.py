@@ -22,7 +22,7 @@ AGE_RANGE = (2.0, 60.0)
 
 def independent_table(n: int, seed: int = 0, p_term: float = 0.35, age_range=AGE_RANGE) -> pd.DataFrame:
     """A render table (see :func:`phenoface.cohort.render_table`) with independent term intensities."""
-    from . import EXCLUSIVE, identity_attributes
+    from . import EXCLUSIVE, add_pose_jitter, identity_attributes
 
     if n < 1:
         raise ValueError(f"n must be positive, got {n}")
@@ -44,10 +44,7 @@ def independent_table(n: int, seed: int = 0, p_term: float = 0.35, age_range=AGE
                           "severity": 0.0})
     for t in TERM_IDS:
         table[t] = np.round(amount[:, col[t]], 4)
-    table["pose_scale"] = rng.uniform(0.95, 1.05, n)
-    table["pose_dx"] = rng.uniform(-0.03, 0.03, n)
-    table["pose_dy"] = rng.uniform(-0.03, 0.03, n)
-    table["pose_roll"] = rng.uniform(-3.0, 3.0, n)
+    add_pose_jitter(table, rng)
     return pd.concat([table, identity_attributes(identity, sex)], axis=1)
 
 
