@@ -4,6 +4,7 @@
 #   ./run_all.sh                      set up .venv, run every notebook (quick profile), write reports/
 #   ./run_all.sh --test               set up .venv, run the unit tests and every notebook on params/smoke.yaml
 #   ./run_all.sh --profile full       full scale (GPU, your own weights and data: see README)
+#   ./run_all.sh --profile mine       notebooks/params/mine.yaml (or --profile path/to/file.yaml)
 #   ./run_all.sh --only 00 02         a subset of notebooks (number prefixes or stems)
 #   ./run_all.sh --force              rerun steps whose inputs and parameters did not change
 #   ./run_all.sh --setup              only create / update .venv
@@ -25,12 +26,14 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --test) mode=test; shift; pytest_args=("$@"); break ;;
     --setup) mode=setup; shift ;;
-    --profile) profile=${2:?--profile needs quick, full or smoke}; shift 2 ;;
+    --profile) profile=${2:?--profile needs a name (notebooks/params/NAME.yaml) or a path to a YAML file}; shift 2 ;;
     --profile=*) profile=${1#*=}; shift ;;
-    --only) shift; while [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; do runner_args+=(--only "$1"); shift; done ;;
+    --only) shift; n=0
+            while [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; do runner_args+=(--only "$1"); shift; n=$((n+1)); done
+            if [ "$n" -eq 0 ]; then echo "run_all.sh: --only needs one or more notebooks, e.g. --only 00 02" >&2; exit 2; fi ;;
     --force) runner_args+=(--force); shift ;;
     --timeout) runner_args+=(--timeout "${2:?}"); shift 2 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "run_all.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -56,6 +59,9 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
   echo "[setup] done in $(( $(date +%s) - t0 )) s"
 fi
 case "$VENV" in /*) export PATH="$VENV/bin:$PATH" ;; *) export PATH="$PWD/$VENV/bin:$PATH" ;; esac
+# This checkout runs itself: its notebooks, params, reports and its own lib/, whichever environment
+# (PHENOFACE_VENV, an active conda env) supplies the packages.
+export PHENOFACE_ROOT="$PWD" PYTHONPATH="$PWD/lib${PYTHONPATH:+:$PYTHONPATH}"
 export HF_HUB_OFFLINE=${HF_HUB_OFFLINE:-1} TRANSFORMERS_OFFLINE=${TRANSFORMERS_OFFLINE:-1}
 
 case "$mode" in

@@ -10,15 +10,17 @@ from phenoface import config
 def test_profiles_load_and_share_names():
     names = None
     for profile in config.PROFILES:
-        params = config.load_params(profile)
+        params = config.load_params(profile, validate=False)  # full names data the user downloads
         assert params["PROFILE"] == profile
         # A count such as LLM_MAX_TOKENS is fine; a name that holds a credential is not.
         secret = re.compile(r"(API_?KEY|_KEY|SECRET|PASSWORD|PASSWD|_TOKEN|^TOKEN)$", re.I)
         assert not [k for k in params if secret.search(k)], "secrets never in params"
         names = names or set(params)
         assert set(params) == names, f"{profile}.yaml must define the same parameter names"
-    with pytest.raises(ValueError, match="Unknown profile"):
+    with pytest.raises(ValueError, match="Unknown profile 'huge'.*Known profiles: full, quick, smoke"):
         config.load_params("huge")
+    with pytest.raises(ValueError, match="does not exist"):
+        config.params_path("/no/such/profile.yaml")
 
 
 def test_atomic_write_leaves_old_file_on_failure(tmp_path):
@@ -30,6 +32,22 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path):
             raise RuntimeError("crash mid-write")
     assert json.loads(target.read_text()) == {"a": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["m.json"]
+
+
+def test_partials_of_dead_writers_are_cleaned(tmp_path):
+    import subprocess
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = tmp_path / "sub" / f".model.safetensors{config.PARTIAL}{dead.pid}-abc.safetensors"
+    live = tmp_path / f".m.json{config.PARTIAL}{__import__('os').getpid()}-xyz.json"
+    stale.parent.mkdir()
+    stale.write_text("half"), live.write_text("half")
+    (tmp_path / "keep.json").write_text("{}")
+    assert config.clean_partials(tmp_path) == [stale]
+    assert live.exists() and (tmp_path / "keep.json").exists()
+    with config.atomic_path(tmp_path / "n.json") as tmp:
+        assert config.PARTIAL in tmp.name and str(__import__("os").getpid()) in tmp.name
 
 
 def test_seed_everything_is_deterministic():

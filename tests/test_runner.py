@@ -1,10 +1,21 @@
-"""The papermill runner: order, skip-when-unchanged, failure handling, secret scrubbing."""
+"""The papermill runner: order, skip-when-unchanged, failure handling, secret scrubbing, bad parameters,
+degraded steps, kills, locks and parallel runs."""
 import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import nbformat
 import pytest
 
 from phenoface import runner
+from phenoface.report import record_status
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _notebook(path, *sources):
@@ -17,16 +28,24 @@ def _notebook(path, *sources):
 
 
 @pytest.fixture
-def project(tmp_path):
+def project(tmp_path, monkeypatch):
+    # The package's own digest is tested by the notebook smoke runs; here it must not move under the test.
+    monkeypatch.setattr(runner, "_package_digest", lambda: "package")
     nbs = tmp_path / "notebooks"
     (nbs / "params").mkdir(parents=True)
-    (nbs / "params" / "smoke.yaml").write_text("PROFILE: smoke\nSEED: 0\n")
-    _notebook(nbs / "00_a.ipynb", "PROFILE = 'quick'\nSEED = 1",
-              "import os\nfrom phenoface.report import record_metrics\n"
+    # A complete profile (the schema is checked before anything runs), with its data kept in tmp_path.
+    shutil.copy(ROOT / "notebooks" / "params" / "smoke.yaml", nbs / "params" / "smoke.yaml")
+    _notebook(nbs / "00_a.ipynb", "PROFILE = 'quick'\nSEED = 1\nDATA_DIR = 'x'",
+              "import os\nfrom pathlib import Path\nfrom phenoface.report import record_metrics\n"
               "record_metrics('00_a', {'seed': SEED, 'profile': PROFILE})\n"
+              "Path(DATA_DIR).mkdir(parents=True, exist_ok=True); (Path(DATA_DIR) / 'a.txt').write_text('a')\n"
               "print('key is', os.environ.get('PHENOFACE_TEST_API_KEY'))")
     _notebook(nbs / "01_b.ipynb", "SEED = 1", "x = SEED + 1")
     return tmp_path
+
+
+def _statuses(log, *stems):
+    return [log["steps"][s]["status"] for s in stems]
 
 
 def test_runs_in_order_then_skips_unchanged(project, monkeypatch, capsys):
@@ -34,7 +53,8 @@ def test_runs_in_order_then_skips_unchanged(project, monkeypatch, capsys):
     reports = project / "reports"
     log = runner.run("smoke", reports=reports, notebook_dir=project / "notebooks")
     assert not log["failed"]
-    assert [log["steps"][s]["status"] for s in ("00_a", "01_b")] == ["ok", "ok"]
+    assert _statuses(log, "00_a", "01_b") == ["ok", "ok"]
+    assert log["steps"]["00_a"]["artifacts"] and "a.txt" in log["steps"]["00_a"]["artifacts"]
     metrics = json.loads((reports / "metrics" / "00_a.json").read_text())
     assert metrics == {"seed": 0, "profile": "smoke"}  # the profile file's values were injected
     html = (reports / "00_a.html").read_text()
@@ -43,28 +63,192 @@ def test_runs_in_order_then_skips_unchanged(project, monkeypatch, capsys):
         assert "sk-test-0123456789abcdef" not in text and "redacted" in text
     assert "00_a.html" in (reports / "index.html").read_text()
 
+    capsys.readouterr()
     log = runner.run("smoke", reports=reports, notebook_dir=project / "notebooks")
-    assert [log["steps"][s]["status"] for s in ("00_a", "01_b")] == ["unchanged", "unchanged"]
+    assert _statuses(log, "00_a", "01_b") == ["ok", "ok"]
+    assert capsys.readouterr().out.count("unchanged, skipped") == 2
 
     # Changing the first notebook reruns it and everything after it.
     _notebook(project / "notebooks" / "00_a.ipynb", "PROFILE = 'quick'\nSEED = 2",
               "from phenoface.report import record_metrics\nrecord_metrics('00_a', {'seed': SEED})")
-    log = runner.run("smoke", reports=reports, notebook_dir=project / "notebooks", only=["01"])
-    assert log["steps"]["01_b"]["status"] == "ok"
-    log = runner.run("smoke", reports=reports, notebook_dir=project / "notebooks", only=["01"], force=False)
-    assert log["steps"]["01_b"]["status"] == "unchanged"
+    capsys.readouterr()
+    runner.run("smoke", reports=reports, notebook_dir=project / "notebooks", only=["01"])
+    assert "01_b: running" in capsys.readouterr().out
+    runner.run("smoke", reports=reports, notebook_dir=project / "notebooks", only=["01"], force=False)
+    assert "01_b: inputs, parameters and artifacts unchanged, skipped" in capsys.readouterr().out
 
 
-def test_failure_is_recorded_and_stops_the_chain(project):
+def test_rewritten_artifact_or_unfinished_step_reruns(project, capsys):
+    reports, nbs = project / "reports", project / "notebooks"
+    runner.run("smoke", reports=reports, notebook_dir=nbs)
+    written = project / "data" / "processed" / "smoke" / "a.txt"
+    assert written.is_file()
+    written.write_text("changed by a killed later run")
+    capsys.readouterr()
+    log = runner.run("smoke", reports=reports, notebook_dir=nbs)
+    out = capsys.readouterr().out
+    assert "00_a: running" in out and "01_b: running" in out, "a rewritten artifact reruns the step and those after it"
+    assert _statuses(log, "00_a", "01_b") == ["ok", "ok"]
+
+    # A step recorded as running (its process was killed) is never taken as done.
+    record = json.loads((reports / "run.json").read_text())
+    record["steps"]["01_b"]["status"] = "running"
+    (reports / "run.json").write_text(json.dumps(record))
+    runner.run("smoke", reports=reports, notebook_dir=nbs)
+    assert "01_b: running with smoke.yaml (timeout 600 s per cell) (the last run did not finish)" in capsys.readouterr().out
+
+
+def test_failure_is_recorded_and_stops_the_chain(project, capsys):
     _notebook(project / "notebooks" / "00_a.ipynb", "SEED = 1", "raise ValueError('broken step')")
     log = runner.run("smoke", reports=project / "reports", notebook_dir=project / "notebooks")
     assert log["failed"]
     assert log["steps"]["00_a"]["status"] == "failed" and "broken step" in log["steps"]["00_a"]["error"]
-    assert log["steps"]["01_b"]["status"] == "skipped"
+    assert "01_b" not in log["steps"] and "01_b: not run, an earlier step failed" in capsys.readouterr().err
     assert not (project / "reports" / "00_a.ipynb").exists()  # no half-written artifact
+    assert not list((project / "reports").glob(".00_a*"))
     assert "failed" in (project / "reports" / "index.html").read_text()
+
+
+def test_degraded_step_is_recorded_and_reruns(project, capsys):
+    _notebook(project / "notebooks" / "01_b.ipynb", "SEED = 1",
+              "from phenoface.report import record_status\n"
+              "record_status('01_b', 'degraded', ['LLM unavailable: HTTP 500 (3 of 3 requests)'])")
+    log = runner.run("smoke", reports=project / "reports", notebook_dir=project / "notebooks")
+    assert not log["failed"]
+    assert _statuses(log, "00_a", "01_b") == ["ok", "degraded"]
+    assert log["steps"]["01_b"]["reasons"] == ["LLM unavailable: HTTP 500 (3 of 3 requests)"]
+    assert "degraded" in (project / "reports" / "index.html").read_text()
+    capsys.readouterr()
+    runner.run("smoke", reports=project / "reports", notebook_dir=project / "notebooks")
+    out = capsys.readouterr().out
+    assert "00_a: inputs, parameters and artifacts unchanged" in out
+    assert "01_b: running" in out and "degraded last time" in out
+    with pytest.raises(ValueError, match="ok' or 'degraded"):
+        record_status("01_b", "fine", status_dir=project / "s")
+
+
+def test_llm_endpoint_is_part_of_the_llm_step_fingerprint(monkeypatch, tmp_path):
+    llm_step, other = tmp_path / "03_llm.ipynb", tmp_path / "02_kg.ipynb"
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://a:1/v1")
+    before = runner._step_env(llm_step), runner._step_env(other)
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://b:1/v1")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-never-in-a-fingerprint")
+    after = runner._step_env(llm_step), runner._step_env(other)
+    assert before[0] != after[0] and before[1] == after[1]
+    assert "sk-never" not in after[0]
+
+
+@pytest.mark.parametrize("edit, words", [
+    ("COHORT_N: lots", ["COHORT_N", "'lots'", "integer"]),
+    ("COHORT_N: -5", ["COHORT_N", "-5", "out of range", "x ≥ 16"]),
+    ("COHORT_NN: 64", ["COHORT_NN: unknown parameter (did you mean COHORT_N?)"]),
+    ("DATA_DIR: null", ["DATA_DIR"]),
+    ("-DATA_DIR", ["DATA_DIR: missing"]),
+    ("KG_MODEL: RotateE", ["KG_MODEL", "did you mean 'RotatE'"]),
+    ("LLM_BANDS: child,teen", ["LLM_BANDS", "'teen'", "infant, child, adolescent, adult"]),
+    ("RECOGNISER_GRID: 16by20", ["RECOGNISER_GRID", "'16by20'"]),
+    ("LLM_THRESHOLD: 1.5", ["LLM_THRESHOLD", "out of range"]),
+    ("LLM_BASE_URL: localhost:8000", ["LLM_BASE_URL", "http(s)://"]),
+    ("PRIMEKG_PATH: /no/such/kg.csv", ["PRIMEKG_PATH", "does not exist"]),
+    ("REAL_PHOTOS: celeba\nRAW_DIR: /no/such/raw", ["RAW_DIR", "REAL_PHOTOS=celeba"]),
+    ("SHOW_REAL_PATIENTS: yes please", ["SHOW_REAL_PATIENTS", "true or false"]),
+])
+def test_bad_parameter_stops_before_anything_runs(project, edit, words):
+    path = project / "notebooks" / "params" / "smoke.yaml"
+    lines = path.read_text().splitlines()
+    if edit.startswith("-"):
+        lines = [line for line in lines if not line.startswith(edit[1:] + ":")]
+    else:
+        names = {e.split(":")[0] for e in edit.splitlines()}
+        lines = [line for line in lines if line.split(":")[0] not in names] + edit.splitlines()
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(SystemExit) as err:
+        runner.run("smoke", reports=project / "reports", notebook_dir=project / "notebooks")
+    message = str(err.value)
+    for word in words:
+        assert word in message
+    assert "Nothing was run" in message
+    assert not (project / "reports").exists()
+
+
+def test_own_profile_by_name_or_path_and_overrides_are_checked(project, capsys):
+    mine = project / "notebooks" / "params" / "mine.yaml"
+    mine.write_text((project / "notebooks" / "params" / "smoke.yaml").read_text().replace("PROFILE: smoke", "PROFILE: mine"))
+    log = runner.run("mine", reports=project / "r1", notebook_dir=project / "notebooks", only=["00"])
+    assert log["profile"] == "mine" and _statuses(log, "00_a") == ["ok"]
+    elsewhere = project / "elsewhere.yaml"
+    shutil.copy(mine, elsewhere)
+    log = runner.run(str(elsewhere), reports=project / "r2", notebook_dir=project / "notebooks", only=["00"])
+    assert _statuses(log, "00_a") == ["ok"]
+    with pytest.raises(SystemExit, match="Unknown profile 'nope'.*mine, smoke"):
+        runner.run("nope", reports=project / "r3", notebook_dir=project / "notebooks")
+    with pytest.raises(SystemExit, match="COHORT_N"):
+        runner.run("mine", reports=project / "r3", notebook_dir=project / "notebooks", overrides={"COHORT_N": "lots"})
 
 
 def test_selection_errors_name_known_notebooks(project):
     with pytest.raises(SystemExit, match="00_a"):
         runner.select(runner.notebooks(project / "notebooks"), ["07"])
+    with pytest.raises(SystemExit, match="at least one notebook"):
+        runner.select(runner.notebooks(project / "notebooks"), [""])
+
+
+def test_only_without_a_value_is_an_error():
+    proc = subprocess.run(["bash", str(ROOT / "run_all.sh"), "--only"], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PHENOFACE_VENV": sys.prefix})
+    assert proc.returncode == 2 and "--only needs one or more notebooks" in proc.stderr
+    with pytest.raises(SystemExit):
+        runner.main(["--only"])
+
+
+def test_second_run_of_the_same_step_is_refused(project):
+    reports = project / "reports"
+    with runner.step_lock(reports, "00_a"):
+        with pytest.raises(runner.StepBusy, match=rf"00_a is already running .*PID {os.getpid()}"):
+            runner.run("smoke", reports=reports, notebook_dir=project / "notebooks", only=["00"])
+
+
+def _cli(project, *args, **kw):
+    code = ("import sys; from phenoface.runner import main; "
+            f"sys.exit(main(['--reports', {str(project / 'reports')!r}] + {list(args)!r}))")
+    env = {**os.environ, "PHENOFACE_ROOT": str(project)}
+    return subprocess.Popen([sys.executable, "-c", code], cwd=project, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+
+
+@pytest.mark.slow
+def test_parallel_steps_keep_every_record(project):
+    procs = [_cli(project, "--profile", "smoke", "--only", stem, "--no-html") for stem in ("00", "01")]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    log = json.loads((project / "reports" / "run.json").read_text())
+    assert _statuses(log, "00_a", "01_b") == ["ok", "ok"]
+
+
+@pytest.mark.slow
+def test_sigterm_stops_the_step_cleanly_and_the_rerun_redoes_it(project):
+    _notebook(project / "notebooks" / "01_b.ipynb", "SEED = 1", "import time\ntime.sleep(120)")
+    proc = _cli(project, "--profile", "smoke", "--no-html")
+    log_path = project / "reports" / "run.json"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        steps = json.loads(log_path.read_text())["steps"] if log_path.is_file() else {}
+        if steps.get("01_b", {}).get("status") == "running" and list((project / "reports").glob(".01_b.ipynb*")):
+            break
+        time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("the step never started: " + proc.communicate()[1])
+    time.sleep(3)  # the kernel is inside time.sleep now
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "stopped; the interrupted step stays 'running'" in err
+    leftovers = [p.name for p in (project / "reports").iterdir() if p.name.startswith(".01_b")]
+    assert leftovers == [], "no partial notebook stays in reports/"
+    assert json.loads(log_path.read_text())["steps"]["01_b"]["status"] == "running"
+    _notebook(project / "notebooks" / "01_b.ipynb", "SEED = 1", "x = 1")
+    proc = _cli(project, "--profile", "smoke", "--no-html")
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert "01_b: running" in out and "00_a: inputs, parameters and artifacts unchanged" in out

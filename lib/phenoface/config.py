@@ -17,7 +17,11 @@ PROFILES = ("quick", "full", "smoke")
 
 
 def repo_root() -> Path:
-    """The compendium root (the folder holding run_all.sh), or the cwd when installed elsewhere."""
+    """The compendium root: ``$PHENOFACE_ROOT`` (set by ``run_all.sh`` to its own checkout, so another
+    checkout's environment never runs or overwrites this one), else the folder holding run_all.sh
+    above this package, else the cwd."""
+    if os.environ.get("PHENOFACE_ROOT"):
+        return Path(os.environ["PHENOFACE_ROOT"]).resolve()
     here = Path(__file__).resolve()
     for parent in here.parents:
         if (parent / "run_all.sh").is_file() and (parent / "notebooks").is_dir():
@@ -25,19 +29,30 @@ def repo_root() -> Path:
     return Path.cwd()
 
 
-def params_path(profile: str) -> Path:
-    if profile not in PROFILES:
-        raise ValueError(f"Unknown profile {profile!r}; choose one of {', '.join(PROFILES)}.")
-    return repo_root() / "notebooks" / "params" / f"{profile}.yaml"
+def params_path(profile: str | os.PathLike) -> Path:
+    """``notebooks/params/<profile>.yaml`` for a name, or the file itself for a path to a YAML file, so users
+    can keep profiles of their own."""
+    text = str(profile)
+    if text.endswith((".yaml", ".yml")) or os.sep in text or "/" in text:
+        path = Path(os.path.expanduser(text)).resolve()
+        if not path.is_file():
+            raise ValueError(f"Profile file {path} does not exist.")
+        return path
+    folder = repo_root() / "notebooks" / "params"
+    path = folder / f"{text}.yaml"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in folder.glob("*.yaml")))
+        raise ValueError(f"Unknown profile {text!r}: no {path}. Known profiles: {known}; or give a path to a YAML file.")
+    return path
 
 
-def load_params(profile: str = "quick") -> dict[str, Any]:
+def load_params(profile: str | os.PathLike = "quick", validate: bool = True) -> dict[str, Any]:
+    """A profile's parameters, checked against the schema in ``phenoface.params`` (unless ``validate=False``)."""
+    from .params import read_profile, validate as check
+
     path = params_path(profile)
-    with open(path, encoding="utf-8") as fh:
-        params = yaml.safe_load(fh) or {}
-    if not isinstance(params, dict):
-        raise ValueError(f"{path} must hold a flat mapping NAME: value, got {type(params).__name__}.")
-    return params
+    params = read_profile(path)
+    return check(params, repo_root() / "notebooks", str(path)) if validate else params
 
 
 def resolve(path: str | os.PathLike, base: Path | None = None) -> Path:
@@ -63,12 +78,44 @@ def seed_everything(seed: int) -> np.random.Generator:
     return np.random.default_rng(int(seed))
 
 
+PARTIAL = ".partial-"  # atomic_path's temp files: .<name>.partial-<pid>-<random><suffix>
+
+
+def clean_partials(folder: str | os.PathLike) -> list[Path]:
+    """Remove temp files that ``atomic_path`` left behind under ``folder`` when its process was killed
+    (SIGKILL, a killed kernel): those whose writer's PID is gone. A live writer's files are kept."""
+    removed = []
+    folder = Path(folder)
+    if not folder.is_dir():
+        return removed
+    for path in folder.rglob(f".*{PARTIAL}*"):
+        try:
+            pid = int(path.name.split(PARTIAL, 1)[1].split("-", 1)[0])
+        except (IndexError, ValueError):
+            continue
+        if not _alive(pid) and path.is_file():
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temp path beside ``target``; it replaces ``target`` only if the block succeeds."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=suffix or target.suffix)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}{PARTIAL}{os.getpid()}-",
+                               suffix=suffix or target.suffix)
     os.close(fd)
     tmp_path = Path(tmp)
     try:

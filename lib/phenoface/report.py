@@ -55,6 +55,27 @@ def read_metrics(stem: str, metrics_dir: str | os.PathLike | None = None) -> dic
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
 
+STATUSES = ("ok", "degraded", "failed", "running")
+
+
+def record_status(stem: str, status: str, reasons: list[str] | None = None,
+                  status_dir: str | os.PathLike | None = None) -> Path:
+    """Tell the runner how a step went beyond "it finished": ``degraded`` when it finished on a fallback
+    (an LLM that failed, say) so the result must not be reused as if it were complete. Written to
+    ``<reports>/status/<stem>.json``; the runner reads it after the notebook ends and records the step as
+    ``degraded`` in ``run.json``, which makes the next run redo it."""
+    if status not in ("ok", "degraded"):
+        raise ValueError(f"a notebook may report 'ok' or 'degraded', not {status!r}")
+    folder = Path(status_dir) if status_dir else reports_dir() / "status"
+    return write_json(folder / f"{stem}.json", {"status": status, "reasons": [str(r) for r in reasons or []]})
+
+
+def read_status(stem: str, status_dir: str | os.PathLike | None = None) -> dict[str, Any]:
+    folder = Path(status_dir) if status_dir else reports_dir() / "status"
+    path = folder / f"{stem}.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
 def save_figure(fig, stem: str, name: str, figures_dir: str | os.PathLike | None = None, dpi: int = 110) -> Path:
     """Save a matplotlib figure as ``<figures_dir>/<stem>/<name>.png`` (atomically) for the index."""
     folder = Path(figures_dir) if figures_dir else reports_dir() / "figures"
@@ -91,7 +112,7 @@ section h2{margin:.1rem 0 .6rem;font-size:1.2rem}
 table{border-collapse:collapse;font-size:.9rem;margin:.4rem 0} td,th{border-bottom:1px solid #eee;padding:.2rem .8rem;text-align:left}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 .status{font-size:.8rem;padding:.1rem .5rem;border-radius:4px;margin-left:.5rem}
-.ok{background:#e3f6e8;color:#17642b}.skipped{background:#eef;color:#335}.failed{background:#fde8e8;color:#8a1c1c}
+.ok{background:#e3f6e8;color:#17642b}.degraded{background:#fff4d6;color:#7a5400}.running{background:#eef;color:#335}.skipped{background:#eef;color:#335}.failed{background:#fde8e8;color:#8a1c1c}
 .figs{display:flex;flex-wrap:wrap;gap:.8rem}.figs figure{margin:0;max-width:48%}.figs img{max-width:100%;max-height:520px;border:1px solid #eee}
 figcaption{font-size:.8rem;color:#555}
 """

@@ -1,27 +1,45 @@
 """Execute the numbered notebooks with papermill, render them to HTML and rebuild the index.
 
-``run_all.sh`` calls ``python -m phenoface.runner``. A step is skipped when its fingerprint (the
-notebook's code, the parameter file, the ``phenoface`` sources and the fingerprints of the steps
-before it) matches the last successful run, unless ``--force``.
+``run_all.sh`` calls ``python -m phenoface.runner``. The profile file is checked against the parameter
+schema (``phenoface.params``) before anything runs. A step is skipped when its fingerprint (the notebook's
+code, the parameters, the ``phenoface`` sources, the LLM endpoint for the steps that ask one, and the
+fingerprints and written artifacts of the steps before it) matches its last ``ok`` run and the files it
+wrote are as it left them, unless ``--force``.
+
+``reports/run.json`` records each step as ``running`` (before it starts), then ``ok``, ``degraded`` (it
+finished on a fallback, see ``report.record_status``; rerun next time) or ``failed``. Each update is a
+read-modify-write under a file lock, so runs of different steps at once keep every record; a second run
+of the same step is refused while the first holds that step's lock.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Iterator
 
-from .config import PROFILES, atomic_path, params_path, repo_root, write_json
-from .report import build_index, reports_dir
+from .config import PARTIAL, atomic_path, clean_partials, params_path, repo_root, write_json
+from .params import BY_NAME, ParameterError, coerce_overrides, read_profile, resolve_param_path, validate
+from .report import build_index, read_status, reports_dir
 
 DEFAULT_TIMEOUT = {"smoke": 600, "quick": 1800, "full": 6 * 3600}
 _SECRET_ENV = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD)", re.I)
+# What else decides a step's result besides its parameters: the LLM endpoint may come from the environment.
+_STEP_ENV = {"LLM_BASE_URL": ("OPENAI_BASE_URL", "OPENAI_MODEL")}
+
+
+class StepBusy(RuntimeError):
+    """Another process is running the same step of the same reports folder."""
 
 
 def notebooks(folder: Path | None = None) -> list[Path]:
@@ -30,9 +48,12 @@ def notebooks(folder: Path | None = None) -> list[Path]:
 
 
 def select(paths: list[Path], only: list[str] | None) -> list[Path]:
-    if not only:
+    if only is None:
         return paths
     wanted = [o.strip() for item in only for o in item.split(",") if o.strip()]
+    if not wanted:
+        raise SystemExit("--only needs at least one notebook (a number prefix such as 02, or a stem); "
+                         f"known: {', '.join(p.stem for p in paths)}")
     chosen = [p for p in paths if any(p.stem == w or p.stem.startswith(w + "_") or p.stem == w.removesuffix(".ipynb")
                                       for w in wanted)]
     unknown = [w for w in wanted if not any(p.stem == w or p.stem.startswith(w + "_") for p in paths)]
@@ -69,6 +90,41 @@ def fingerprint(nb_path: Path, params_file: Path, upstream: str, package: str, e
     return h.hexdigest()[:20]
 
 
+def _step_env(nb_path: Path) -> str:
+    """Environment values that change this step's result (the LLM endpoint and model; never the key)."""
+    prefix = nb_path.stem[:2]
+    names = [env for param, envs in _STEP_ENV.items() if prefix in BY_NAME[param].notebooks for env in envs]
+    return json.dumps({n: os.environ.get(n, "") for n in names}, sort_keys=True)
+
+
+def artifacts_since(folder: Path, since: float) -> dict[str, list[int]]:
+    """Files under ``folder`` written at or after ``since``: relative path -> [size, mtime_ns]."""
+    found = {}
+    if folder.is_dir():
+        for path in folder.rglob("*"):
+            if path.is_file() and not (path.name.startswith(".") and PARTIAL in path.name):
+                st = path.stat()
+                if st.st_mtime >= since - 1:
+                    found[path.relative_to(folder).as_posix()] = [st.st_size, st.st_mtime_ns]
+    return found
+
+
+def artifacts_intact(folder: Path, recorded: dict[str, list[int]]) -> bool:
+    """Whether every file a step wrote is still as it left it (a killed later run may have rewritten one)."""
+    for rel, (size, mtime_ns) in recorded.items():
+        path = folder / rel
+        if not path.is_file():
+            return False
+        st = path.stat()
+        if st.st_size != size or st.st_mtime_ns != mtime_ns:
+            return False
+    return True
+
+
+def _digest(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:20]
+
+
 def scrub_secrets(text: str) -> str:
     """Replace the values of secret-looking environment variables wherever they appear."""
     for name, value in os.environ.items():
@@ -88,7 +144,8 @@ def render_html(executed: Path, target: Path) -> None:
 
 
 def execute(nb_path: Path, out_path: Path, params_file: Path, timeout: int, overrides: dict | None = None) -> None:
-    """papermill -k python3 with the profile's parameter file and an execution timeout."""
+    """papermill -k python3 with the profile's parameter file and an execution timeout. A kill of this
+    process (SIGTERM, Ctrl-C) stops papermill and its kernel and leaves no partial notebook behind."""
     with atomic_path(out_path) as tmp:
         cmd = [sys.executable, "-m", "papermill", str(nb_path), str(tmp), "-k", "python3",
                "-f", str(params_file), "--execution-timeout", str(timeout), "--cwd", str(nb_path.parent),
@@ -97,10 +154,26 @@ def execute(nb_path: Path, out_path: Path, params_file: Path, timeout: int, over
             cmd += ["-p", name, str(value)]
         # A non-inline MPLBACKEND (e.g. Agg from a test runner) would stop figures reaching the notebook.
         env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
-        proc = subprocess.run(cmd, text=True, stderr=subprocess.PIPE, env=env)
+        proc = subprocess.Popen(cmd, text=True, stderr=subprocess.PIPE, env=env, start_new_session=True)
+        try:
+            _, stderr = proc.communicate()
+        except BaseException:
+            _stop(proc)
+            raise
         if proc.returncode != 0:
-            raise RuntimeError(_papermill_error(proc.stderr, tmp))
+            raise RuntimeError(_papermill_error(stderr, tmp))
         tmp.write_text(scrub_secrets(tmp.read_text(encoding="utf-8")), encoding="utf-8")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Stop papermill and the kernel it started (its own process group)."""
+    for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+        if proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(wait)
 
 
 def _papermill_error(stderr: str, partial: Path) -> str:
@@ -108,81 +181,195 @@ def _papermill_error(stderr: str, partial: Path) -> str:
     return scrub_secrets(tail or f"papermill failed; partial output at {partial}")
 
 
+# ---- run.json and locks -------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def _flock(path: Path, blocking: bool = True) -> Iterator[int]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        yield fd
+    finally:
+        os.close(fd)  # closing releases the lock; a killed process releases it too
+
+
+def update_log(log_path: Path, profile: str, stem: str, record: dict) -> dict:
+    """Set one step's record in ``run.json`` under the log's lock (read, change, write back atomically)."""
+    with _flock(log_path.with_name(".run.json.lock")):
+        log = read_log(log_path)
+        if log.get("profile") != profile:
+            log = {"profile": profile, "steps": {}}  # another profile's fingerprints never match
+        log["steps"][stem] = record
+        write_json(log_path, log)
+        return log
+
+
+def read_log(log_path: Path) -> dict:
+    try:
+        log = json.loads(log_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {"steps": {}}
+    return log if isinstance(log, dict) and isinstance(log.get("steps"), dict) else {"steps": {}}
+
+
+@contextlib.contextmanager
+def step_lock(out_root: Path, stem: str) -> Iterator[None]:
+    """Hold ``<reports>/.locks/<stem>.lock`` for the step; a second run of the same step is refused."""
+    path = out_root / ".locks" / f"{stem}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            other = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+            raise StepBusy(f"{stem} is already running in another process (PID {other}) for {out_root}; "
+                           "wait for it or stop it, then run again.") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+# ---- the run -------------------------------------------------------------------------------------------
+
+def load_profile(profile: str | os.PathLike, notebook_dir: Path, overrides: dict | None) -> tuple[Path, dict]:
+    """The profile's file and its parameters with ``overrides`` applied, checked against the schema."""
+    if notebook_dir is not None and not any(s in str(profile) for s in ("/", os.sep)) \
+            and not str(profile).endswith((".yaml", ".yml")):
+        params_file = notebook_dir / "params" / f"{profile}.yaml"
+        if not params_file.is_file():
+            known = ", ".join(sorted(p.stem for p in (notebook_dir / "params").glob("*.yaml")))
+            raise SystemExit(f"Unknown profile {profile!r}: no {params_file}. Known profiles: {known}; "
+                             "or give a path to a YAML file.")
+    else:
+        try:
+            params_file = params_path(profile)
+        except ValueError as err:
+            raise SystemExit(str(err)) from None
+    try:
+        params = {**read_profile(params_file), **coerce_overrides(overrides or {})}
+        validate(params, notebook_dir, str(params_file))
+    except ParameterError as err:
+        raise SystemExit(f"{err}\nNothing was run. Allowed values: README, 'Parameters' (python -m phenoface.params)."
+                         ) from None
+    return params_file.resolve(), params
+
+
 def run(profile: str = "quick", only: list[str] | None = None, force: bool = False, timeout: int | None = None,
         reports: Path | None = None, overrides: dict | None = None, html: bool = True,
         notebook_dir: Path | None = None) -> dict:
-    if profile not in PROFILES:
-        raise SystemExit(f"Unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
-    params_file = Path(notebook_dir) / "params" / f"{profile}.yaml" if notebook_dir else params_path(profile)
-    if not params_file.is_file():
-        raise SystemExit(f"Parameter file {params_file} is missing.")
+    notebook_dir = Path(notebook_dir).resolve() if notebook_dir else repo_root() / "notebooks"
+    params_file, params = load_profile(profile, notebook_dir, overrides)
+    all_nbs = notebooks(notebook_dir)
+    chosen = set(select(all_nbs, only))
+    name = str(params.get("PROFILE", params_file.stem))
     out_root = reports_dir(reports)
     out_root.mkdir(parents=True, exist_ok=True)
+    data_dir = resolve_param_path(str(params["DATA_DIR"]), notebook_dir).resolve()
     log_path = out_root / "run.json"
-    log = json.loads(log_path.read_text()) if log_path.is_file() else {}
-    if log.get("profile") != profile:
-        log = {"profile": profile, "steps": {}}  # another profile's fingerprints never match
-    timeout = int(timeout or DEFAULT_TIMEOUT[profile])
+    timeout = int(timeout or DEFAULT_TIMEOUT.get(name, DEFAULT_TIMEOUT["quick"]))
     package = _package_digest()
     extra = json.dumps(overrides or {}, sort_keys=True)
     env_reports = os.environ.get("PHENOFACE_REPORTS")
     os.environ["PHENOFACE_REPORTS"] = str(out_root)
-    all_nbs = notebooks(notebook_dir)
-    chosen = set(select(all_nbs, only))
     upstream, failed = "", False
     try:
         for nb in all_nbs:
-            previous = log["steps"].get(nb.stem, {})
-            fp = fingerprint(nb, params_file, upstream, package, extra)
-            upstream += fp
-            if nb not in chosen:
-                continue
-            executed, rendered = out_root / f"{nb.stem}.ipynb", out_root / f"{nb.stem}.html"
-            if failed:
-                log["steps"][nb.stem] = {"status": "skipped", "reason": "an earlier step failed"}
-                continue
-            if (not force and previous.get("status") in {"ok", "unchanged"} and previous.get("fingerprint") == fp
-                    and executed.is_file() and (rendered.is_file() or not html)):
-                print(f"[phenoface] {nb.stem}: inputs and parameters unchanged, skipped (use --force to rerun)")
-                log["steps"][nb.stem] = {**previous, "status": "unchanged"}
-                continue
-            print(f"[phenoface] {nb.stem}: running with {params_file.name} (timeout {timeout} s per cell)", flush=True)
-            start = time.time()
-            try:
-                execute(nb, executed, params_file, timeout, overrides)
-                if html:
-                    render_html(executed, rendered)
-            except Exception as exc:  # record, render the index, then report failure
-                failed = True
-                log["steps"][nb.stem] = {"status": "failed", "fingerprint": fp, "seconds": time.time() - start,
-                                         "error": str(exc)}
-                print(f"[phenoface] {nb.stem}: FAILED\n{exc}", file=sys.stderr)
-            else:
-                log["steps"][nb.stem] = {"status": "ok", "fingerprint": fp, "seconds": time.time() - start}
-                print(f"[phenoface] {nb.stem}: done in {time.time() - start:.0f} s", flush=True)
-            write_json(log_path, log)
+            log = read_log(log_path)
+            previous = log["steps"].get(nb.stem, {}) if log.get("profile") == name else {}
+            fp = fingerprint(nb, params_file, upstream, package, extra + _step_env(nb))
+            artifacts = previous.get("artifacts", {})
+            if nb in chosen and failed:
+                print(f"[phenoface] {nb.stem}: not run, an earlier step failed", file=sys.stderr)
+            elif nb in chosen:
+                record = _run_step(nb, previous, fp, params_file, out_root, data_dir, name, timeout, overrides,
+                                   html, force, log_path)
+                failed = record["status"] == "failed"
+                artifacts = record.get("artifacts", {})
+            # What follows depends on what this step wrote: a rerun that rewrote its artifacts reruns them too.
+            upstream += fp + _digest(artifacts)
     finally:
-        write_json(log_path, log)
         if env_reports is None:
             os.environ.pop("PHENOFACE_REPORTS", None)
         else:
             os.environ["PHENOFACE_REPORTS"] = env_reports
-    index = build_index(out_root, notebooks=notebook_dir, profile=profile)
+    index = build_index(out_root, notebooks=notebook_dir, profile=name)
     print(f"[phenoface] index: {index}")
+    log = read_log(log_path)
     log["failed"] = failed
     return log
 
 
+def _run_step(nb: Path, previous: dict, fp: str, params_file: Path, out_root: Path, data_dir: Path, profile: str,
+              timeout: int, overrides: dict | None, html: bool, force: bool, log_path: Path) -> dict:
+    executed, rendered = out_root / f"{nb.stem}.ipynb", out_root / f"{nb.stem}.html"
+    with step_lock(out_root, nb.stem):
+        if (not force and previous.get("status") == "ok" and previous.get("fingerprint") == fp
+                and executed.is_file() and (rendered.is_file() or not html)
+                and artifacts_intact(data_dir, previous.get("artifacts", {}))):
+            print(f"[phenoface] {nb.stem}: inputs, parameters and artifacts unchanged, skipped (use --force to rerun)")
+            return previous
+        why = {"degraded": " (it was degraded last time)", "running": " (the last run did not finish)"}
+        print(f"[phenoface] {nb.stem}: running with {params_file.name} (timeout {timeout} s per cell)"
+              f"{why.get(previous.get('status'), '')}", flush=True)
+        for folder in (out_root, data_dir):
+            clean_partials(folder)  # left by a killed earlier run
+        status_file = out_root / "status" / f"{nb.stem}.json"
+        status_file.unlink(missing_ok=True)
+        start = time.time()
+        update_log(log_path, profile, nb.stem, {"status": "running", "fingerprint": fp, "pid": os.getpid(),
+                                                "started": start})
+        record = {"fingerprint": fp}
+        try:
+            execute(nb, executed, params_file, timeout, overrides)
+            if html:
+                render_html(executed, rendered)
+        except Exception as exc:  # record, render the index, then report failure
+            record.update(status="failed", seconds=time.time() - start, error=str(exc))
+            print(f"[phenoface] {nb.stem}: FAILED\n{exc}", file=sys.stderr)
+        except BaseException:  # killed: the step stays "running", so the next run redoes it
+            raise
+        else:
+            said = read_status(nb.stem, out_root / "status")
+            status = "degraded" if said.get("status") == "degraded" else "ok"
+            record.update(status=status, seconds=time.time() - start, artifacts=artifacts_since(data_dir, start))
+            if status == "degraded":
+                record["reasons"] = said.get("reasons", [])
+                print(f"[phenoface] {nb.stem}: DEGRADED in {record['seconds']:.0f} s (it will rerun next time): "
+                      + "; ".join(record["reasons"]), file=sys.stderr, flush=True)
+            else:
+                print(f"[phenoface] {nb.stem}: done in {record['seconds']:.0f} s", flush=True)
+        update_log(log_path, profile, nb.stem, record)
+        return record
+
+
+def _terminate(signum, frame):  # noqa: ARG001
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m phenoface.runner", description=__doc__)
-    ap.add_argument("--profile", default="quick", choices=PROFILES)
+    ap = argparse.ArgumentParser(prog="python -m phenoface.runner", description=__doc__.splitlines()[0])
+    ap.add_argument("--profile", default="quick", help="a profile name (notebooks/params/<name>.yaml) or a YAML path")
     ap.add_argument("--only", nargs="+", action="extend", help="notebook stems or number prefixes, e.g. 00 02_kg_profiles")
     ap.add_argument("--force", action="store_true", help="rerun steps whose inputs did not change")
     ap.add_argument("--timeout", type=int, help="papermill execution timeout per cell, seconds")
     ap.add_argument("--reports", type=Path, help="output folder (default: reports/)")
     ap.add_argument("--no-html", action="store_true")
     args = ap.parse_args(argv)
-    log = run(args.profile, args.only, args.force, args.timeout, args.reports, html=not args.no_html)
+    # SIGTERM runs the same clean-up as Ctrl-C: papermill and its kernel stop, temp files go.
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        log = run(args.profile, args.only, args.force, args.timeout, args.reports, html=not args.no_html)
+    except StepBusy as err:
+        print(f"[phenoface] {err}", file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
+        print("[phenoface] stopped; the interrupted step stays 'running' in run.json and reruns next time",
+              file=sys.stderr)
+        return 130
     return 1 if log.get("failed") else 0
 
 

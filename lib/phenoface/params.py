@@ -1,0 +1,266 @@
+"""The one declaration of every notebook parameter: type, allowed values, help text, and the notebooks
+that read it. The runner checks a profile file against it before any notebook runs, so a typo, a
+missing key or a value out of range stops the run with the parameter's name instead of a traceback
+deep inside numpy; ``python -m phenoface.params --readme`` renders it as the README's table.
+
+Relative paths in a profile are taken from ``notebooks/`` (papermill runs every notebook there),
+wherever the profile file itself lives.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import math
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+ALL = ("00", "02", "03", "04", "07")
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    kind: str  # int | float | bool | str | choice | list | path | url
+    help: str
+    notebooks: tuple[str, ...]
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[str, ...] = ()
+    pattern: str = ""          # what each comma-separated item of a ``list`` must match (when no choices)
+    must_exist: bool = False   # ``path``: a non-empty value must exist
+    auto: bool = False         # ``float``: the string "auto" is allowed too
+    nonempty: bool = False     # ``path``: "" is not allowed
+
+    def allowed(self) -> str:
+        """What the table and the error messages say is allowed."""
+        if self.kind in ("int", "float"):
+            lo, hi = _num(self.low), _num(self.high)
+            rng = f"{lo} ≤ x ≤ {hi}" if lo and hi else f"x ≥ {lo}" if lo else f"x ≤ {hi}" if hi else "any"
+            what = ("an integer" if self.kind == "int" else "a number") + ("" if rng == "any" else f", {rng}")
+            return what + (', or "auto"' if self.auto else "")
+        if self.kind == "bool":
+            return "true or false"
+        if self.kind == "choice":
+            return "one of " + ", ".join(self.choices)
+        if self.kind == "list":
+            item = ("any of " + ", ".join(self.choices)) if self.choices else f"items like {self.pattern_help()}"
+            return f"comma-separated, {item}"
+        if self.kind == "path":
+            return "a path (relative to notebooks/)" + ("; must exist unless empty" if self.must_exist else "")
+        if self.kind == "url":
+            return '"embedded", "" (use OPENAI_BASE_URL) or an http(s):// URL'
+        return "text" + (f" matching {self.pattern}" if self.pattern else "")
+
+    def pattern_help(self) -> str:
+        return {"recogniser": "16x20 (width x epochs)", "search": "1+flip (shift px, +flip)"}.get(self.pattern, self.pattern)
+
+    def check(self, value: Any, base: Path) -> str | None:
+        """None when ``value`` is allowed, else what is wrong (without the name)."""
+        k = self.kind
+        if k in ("int", "float"):
+            if self.auto and value == "auto":
+                return None
+            ok_type = isinstance(value, int) if k == "int" else isinstance(value, (int, float))
+            if isinstance(value, bool) or not ok_type or (k == "float" and not math.isfinite(value)):
+                return f"{value!r} is not {self.allowed()}"
+            if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
+                return f"{value!r} is out of range: {self.allowed()}"
+            return None
+        if k == "bool":
+            return None if isinstance(value, bool) else f"{value!r} is not {self.allowed()}"
+        if not isinstance(value, str):
+            return f"{value!r} is not text ({self.allowed()})"
+        if k == "choice" and value not in self.choices:
+            close = difflib.get_close_matches(value, self.choices, n=1)
+            return f"{value!r} is not {self.allowed()}" + (f" (did you mean {close[0]!r}?)" if close else "")
+        if k == "list":
+            items = [v.strip() for v in value.split(",")]
+            bad = [v for v in items if not v or (v not in self.choices if self.choices else not _ITEM[self.pattern].fullmatch(v))]
+            return f"{value!r}: {', '.join(repr(b) for b in bad)} not allowed ({self.allowed()})" if bad else None
+        if k == "path":
+            if self.must_exist and value and not resolve_param_path(value, base).exists():
+                return f"{value!r} does not exist (looked for {resolve_param_path(value, base)})"
+            if self.nonempty and not value:
+                return "must not be empty"
+            return None
+        if k == "url":
+            ok = value in ("", "embedded") or re.fullmatch(r"https?://\S+", value)
+            return None if ok else f"{value!r} is not {self.allowed()}"
+        if self.pattern and not re.fullmatch(self.pattern, value):
+            return f"{value!r} does not match {self.pattern}"
+        return None
+
+
+def _num(v: float | None) -> str:
+    if v is None:
+        return ""
+    return f"{int(v):,}".replace(",", " ") if float(v).is_integer() else f"{v:g}"
+
+
+_ITEM = {"recogniser": re.compile(r"[1-9]\d*x[1-9]\d*"), "search": re.compile(r"\d+(\+flip)?")}
+
+
+def _p(name, kind, help, notebooks, **kw) -> Param:
+    return Param(name, kind, help, tuple(notebooks), **kw)
+
+
+PARAMS: tuple[Param, ...] = (
+    _p("PROFILE", "str", "name of the profile, shown in reports", ALL, pattern=r"[A-Za-z0-9_.-]+"),
+    _p("SEED", "int", "seed of every random draw (splits are SEED, +1000, +2000)", ALL, low=0, high=2**31 - 1),
+    _p("DATA_DIR", "path", "where this profile's artifacts go", ALL, nonempty=True),
+    _p("RAW_DIR", "path", "user-supplied datasets (read only); must exist unless REAL_PHOTOS is packaged", ("00", "04", "07")),
+    _p("IMAGE_SIZE", "int", "render size of the cohort, px", ("00",), low=32, high=1024),
+    _p("COHORT_N", "int", "training cohort faces", ("00",), low=16),
+    _p("VAL_N", "int", "validation cohort faces (new people): every choice is made on it", ("00",), low=16),
+    _p("TEST_N", "int", "test cohort faces (new people): scored once and reported", ("00",), low=16),
+    _p("FACE_CHECK_N", "int", "renders checked by MediaPipe at 256 px", ("00",), low=0, high=100_000),
+    _p("REAL_PHOTOS", "choice", "real photos shown beside the renders", ("00", "04", "07"),
+       choices=("packaged", "celeba", "disease_faces", "gmdb")),
+    _p("SHOW_REAL_PATIENTS", "bool", "show real patient photos in reports (privacy: default false)", ("00", "04", "07")),
+    _p("KG_MODEL", "choice", "PyKEEN embedding model", ("02",), choices=("TransE", "RotatE", "ComplEx")),
+    _p("KG_DIM", "int", "KG embedding dimension", ("02",), low=2, high=4096),
+    _p("KG_EPOCHS", "int", "KG training epochs", ("02",), low=1, high=10_000),
+    _p("KG_DISEASES", "int", "diseases in the face subgraph (0 = all with facial terms)", ("02",), low=0),
+    _p("KG_TEST_DISEASES", "int", "test diseases with hidden facial terms (link prediction)", ("02",), low=1),
+    _p("KG_VALID_DISEASES", "int", "validation diseases (prior weight, neighbour count)", ("02",), low=1),
+    _p("PRIMEKG_PATH", "path", 'PrimeKG kg.csv to merge ("" = HPO only)', ("02",), must_exist=True),
+    _p("LLM_BASE_URL", "url", "LLM endpoint: embedded (packaged SmolLM2), \"\" (env OPENAI_BASE_URL) or a URL", ("03",)),
+    _p("LLM_MODEL", "str", 'model at that endpoint ("" = env OPENAI_MODEL)', ("03",)),
+    _p("LLM_DISEASES", "int", "diseases asked about (0 = all)", ("03",), low=0),
+    _p("LLM_BANDS", "list", "age bands asked about", ("03",), choices=("infant", "child", "adolescent", "adult")),
+    _p("LLM_FEATURES", "int", "features asked for per reply", ("03",), low=1, high=50),
+    _p("LLM_MAX_TOKENS", "int", "reply length cap, tokens", ("03",), low=8, high=32_768),
+    _p("LLM_RETRIES", "int", "retries of a malformed reply", ("03",), low=0, high=10),
+    _p("LLM_NEGATIVES", "bool", "generative negative mining per disease", ("03",)),
+    _p("LLM_NEIGHBOURS", "int", "nearest KG diseases named in the negative-mining prompt", ("03",), low=0, high=50),
+    _p("LLM_THRESHOLD", "float", "grounding similarity threshold (auto = chosen on validation phrases)", ("03",),
+       low=0, high=1, auto=True),
+    _p("LLM_TIMEOUT", "float", "seconds per request before the endpoint counts as unreachable", ("03",), low=1, high=3600),
+    _p("LLM_BUDGET_S", "float", "stop asking after this many seconds (0 = no limit)", ("03",), low=0),
+    _p("REGRESSOR_EPOCHS", "int", "landmark regressor epochs", ("04", "07"), low=1, high=10_000),
+    _p("REGRESSOR_WIDTH", "int", "landmark regressor channel width", ("04", "07"), low=2, high=512),
+    _p("BACKEND_CHECK_N", "int", "renders at 256 px for the MediaPipe / dlib comparison", ("04",), low=4, high=100_000),
+    _p("MIN_POSITIVES", "int", "fewer positives: the disease is flagged, not ranked", ("04",), low=1),
+    _p("INSTRUMENT_TRAIN_N", "int", "independent-term renders the pixel instrument learns from", ("04",), low=64),
+    _p("INSTRUMENT_EPOCHS", "int", "pixel instrument epochs", ("04",), low=1, high=10_000),
+    _p("INSTRUMENT_WIDTH", "int", "pixel instrument width (stem 1.5w, stages 2w..8w)", ("04",), low=2, high=256),
+    _p("CHECK_N", "int", "independent-term renders of new people for the scale check", ("04",), low=16),
+    _p("CONTROL_IDENTITIES", "int", "people per term / disease in the controlled series", ("04",), low=1, high=1000),
+    _p("RECOGNISER_GRID", "list", "recogniser candidates, width x epochs; best validation top-1 kept", ("07",),
+       pattern="recogniser"),
+    _p("RECOGNISER_LR", "float", "recogniser peak learning rate (one-cycle)", ("07",), low=1e-6, high=1),
+    _p("RECOGNISER_BLUR", "float", "largest blur sigma (px) of the recogniser's augmentation", ("07",), low=0, high=10),
+    _p("PROGRESSION_IDENTITIES", "int", "people per disease rendered over age", ("07",), low=2, high=1000),
+    _p("UNAFFECTED_IDENTITIES", "int", "unaffected people rendered over age (progression control)", ("07",), low=1),
+    _p("PROBES_PER_KIND", "int", "memorisation probes per kind", ("07",), low=1),
+    _p("MEMORISATION_FPR", "float", "share of validation faces the memorisation threshold may flag", ("07",),
+       low=1e-4, high=0.5),
+    _p("MEMORISATION_SEARCH", "list", "memorisation detector searches: shift px, +flip = mirrored too", ("07",),
+       pattern="search"),
+    _p("SEVERITY_METHODS", "list", "severity scores tried; best validation Spearman reported", ("07",),
+       choices=("fitted", "profile")),
+    _p("INCEPTION_WEIGHTS", "path", 'torch-fidelity Inception-v3 weights for standard FID ("" = skip)', ("07",),
+       must_exist=True),
+)
+BY_NAME = {p.name: p for p in PARAMS}
+
+
+class ParameterError(ValueError):
+    """A profile file that does not match the schema; the message names every bad parameter."""
+
+
+def resolve_param_path(value: str, base: Path) -> Path:
+    p = Path(os.path.expanduser(value))
+    return p if p.is_absolute() else (base / p)
+
+
+def read_profile(path: str | os.PathLike) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        params = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise ParameterError(f"{path} is not valid YAML: {err}") from None
+    if not isinstance(params, dict):
+        raise ParameterError(f"{path} must hold a flat mapping NAME: value, got {type(params).__name__}.")
+    return params
+
+
+def problems(params: dict[str, Any], base: Path) -> list[str]:
+    """Every way ``params`` breaks the schema, one line each, naming the parameter."""
+    out = []
+    for name in params:
+        if name not in BY_NAME:
+            close = difflib.get_close_matches(str(name), BY_NAME, n=1)
+            out.append(f"{name}: unknown parameter" + (f" (did you mean {close[0]}?)" if close else ""))
+    for p in PARAMS:
+        if p.name not in params:
+            out.append(f"{p.name}: missing ({p.help}; {p.allowed()})")
+            continue
+        why = p.check(params[p.name], base)
+        if why:
+            out.append(f"{p.name}: {why}")
+    photos, raw = params.get("REAL_PHOTOS"), params.get("RAW_DIR")
+    if photos not in (None, "packaged") and isinstance(raw, str) and not resolve_param_path(raw, base).is_dir():
+        out.append(f"RAW_DIR: {raw!r} does not exist, but REAL_PHOTOS={photos} reads its photos from there")
+    return out
+
+
+def validate(params: dict[str, Any], base: Path, source: str = "parameters") -> dict[str, Any]:
+    """Return ``params`` when they match the schema; otherwise raise one error listing every problem."""
+    found = problems(params, base)
+    if found:
+        raise ParameterError(f"{source}: {len(found)} bad parameter(s)\n  " + "\n  ".join(found))
+    return params
+
+
+def coerce_overrides(overrides: dict[str, Any]) -> dict[str, Any]:
+    """Values given on a command line arrive as text: read them as YAML scalars, as the profile file would."""
+    return {k: (yaml.safe_load(v) if isinstance(v, str) and v.strip() else v) for k, v in overrides.items()}
+
+
+def markdown_table(params: Iterable[Param] = PARAMS) -> str:
+    rows = ["| parameter | notebooks | allowed | what it does |", "|---|---|---|---|"]
+    for p in params:
+        cell = p.allowed().replace("|", "\\|")
+        rows.append(f"| `{p.name}` | {', '.join(p.notebooks)} | {cell} | {p.help.replace('|', '/')} |")
+    return "\n".join(rows)
+
+
+README_START, README_END = "<!-- params:start (generated by python -m phenoface.params --readme) -->", "<!-- params:end -->"
+
+
+def readme_with_table(text: str) -> str:
+    if README_START not in text or README_END not in text:
+        raise ValueError(f"README has no {README_START} ... {README_END} block")
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    return f"{head}{README_START}\n{markdown_table()}\n{README_END}{tail}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m phenoface.params", description=__doc__.splitlines()[0])
+    ap.add_argument("--readme", type=Path, nargs="?", const=Path("README.md"), help="rewrite the table in README.md")
+    ap.add_argument("--check", type=Path, nargs="*", help="validate these profile files")
+    args = ap.parse_args(argv)
+    if args.check:
+        from .config import repo_root
+
+        for path in args.check:
+            validate(read_profile(path), repo_root() / "notebooks", str(path))
+            print(f"{path}: ok")
+        return 0
+    if args.readme:
+        args.readme.write_text(readme_with_table(args.readme.read_text(encoding="utf-8")), encoding="utf-8")
+        return 0
+    print(markdown_table())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
