@@ -84,6 +84,8 @@ class FaceDataset(_TorchDataset):
         if r["skipped_corrupt"]:
             parts.append(f"{len(r['skipped_corrupt'])} unreadable skipped ({', '.join(map(str, r['skipped_corrupt'][:5]))}"
                          + (", ..." if len(r["skipped_corrupt"]) > 5 else "") + ")")
+        if r.get("bad_images"):
+            parts.append(f"first bad image: {r['bad_images'][0]}")
         if r["skipped_no_face"]:
             parts.append(f"{len(r['skipped_no_face'])} without a detectable face skipped ("
                          + ", ".join(map(str, r["skipped_no_face"][:5])) + (", ..." if len(r["skipped_no_face"]) > 5 else "") + ")")
@@ -102,20 +104,28 @@ def load_photos(name: str, records: Iterable[dict], size: int = 64, align: bool 
     metadata columns). Returns a FaceDataset whose report lists every skipped file."""
     from tqdm.auto import tqdm
 
-    from ..faces import align_face, detect_landmarks
+    from ..faces import BadImageError, DetectorError, align_face, detect_landmarks
 
     records = list(records)
     images, landmarks, rows = [], [], []
-    report = {"found": len(records), "kept": 0, "skipped_corrupt": [], "skipped_no_face": []}
+    # "bad_images": why each decoded-but-unusable image (empty, NaN, wrong dtype or shape, or one the
+    # detector failed on) was skipped; those images are also counted in "skipped_corrupt"
+    report = {"found": len(records), "kept": 0, "skipped_corrupt": [], "skipped_no_face": [], "bad_images": []}
     bar = tqdm(records, desc=f"loading {name}", unit="img", disable=not progress or len(records) < 8)
-    for rec in bar:
+    for i, rec in enumerate(bar):
         source = str(rec.get("path", rec.get("source", "?")))
         try:
             img = rec["image"] if "image" in rec else read_rgb(Path(rec["path"]))
         except (OSError, ValueError, SyntaxError) as exc:  # PIL raises all three on bad files
             report["skipped_corrupt"].append(source)
             continue
-        lm = detect_landmarks(img, backend=backend)
+        try:
+            lm = detect_landmarks(img, backend=backend, index=i)
+        except (BadImageError, DetectorError) as exc:
+            # one bad image among many should not end a long load: skip it like an unreadable file, with the reason
+            report["skipped_corrupt"].append(source)
+            report["bad_images"].append(f"{source}: {exc}")
+            continue
         if lm is None:
             report["skipped_no_face"].append(source)
             continue

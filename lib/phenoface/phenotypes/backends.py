@@ -93,7 +93,7 @@ def landmarks_for(images, backend: str = "regressor", regressor=None, truth=None
     found = np.zeros(n, bool)
     pts = np.full((n, 68, 2), np.nan, np.float32)
     for i in range(n):
-        lm = _faces.detect_landmarks(images[i], backend=backend)
+        lm = _faces.detect_landmarks(images[i], backend=backend, index=i)
         if lm is not None:
             found[i], pts[i] = True, lm
     return found, pts
