@@ -10,15 +10,19 @@ import pytest
 
 from phenoface.llm import (LLMUnavailable, ReplyCache, agreement, cache_key, feature_messages, ground,
                            negative_messages, open_llm, parse_features, parse_negatives, related, retry_messages)
-from phenoface.llm.elicit import elicit_features, ground_table, llm_evidence, mine_negatives, nearest_diseases
+from phenoface.llm.elicit import (elicit_features, elicitation_outcome, ground_table, llm_evidence, mine_negatives,
+                                  nearest_diseases)
 
 
 # -- a fake OpenAI-compatible endpoint ---------------------------------------------------------------------
 class FakeEndpoint:
-    """Serves /v1/chat/completions with the queued fixture strings, in order; records requests."""
+    """Serves /v1/chat/completions with the queued replies, in order, then ``default`` (if given); records
+    requests. A queued string is the content of a well-formed chat completion; a dict is a raw answer:
+    ``status``, ``body`` ("{auth}" in it becomes the request's Authorization header, as a careless server
+    might echo it), ``ctype`` and extra ``headers``."""
 
-    def __init__(self, replies, delay=0.0):
-        self.replies, self.requests, self.delay = list(replies), [], delay
+    def __init__(self, replies, delay=0.0, default=None):
+        self.replies, self.requests, self.delay, self.default = list(replies), [], delay, default
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -27,37 +31,50 @@ class FakeEndpoint:
 
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                outer.requests.append({"body": body, "auth": self.headers.get("Authorization", "")})
+                auth = self.headers.get("Authorization", "")
+                outer.requests.append({"body": body, "auth": auth})
                 if outer.delay:
                     import time
 
                     time.sleep(outer.delay)
-                text = outer.replies.pop(0) if outer.replies else "{}"
-                data = json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
-                                   "choices": [{"index": 0, "finish_reason": "stop",
-                                                "message": {"role": "assistant", "content": text}}],
-                                   "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                spec = outer.replies.pop(0) if outer.replies else outer.default if outer.default is not None else "{}"
+                if isinstance(spec, str):
+                    spec = {"body": completion(spec, body["model"])}
+                data = spec["body"].replace("{auth}", auth).encode()
+                try:
+                    self.send_response(spec.get("status", 200))
+                    self.send_header("Content-Type", spec.get("ctype", "application/json"))
+                    for k, v in spec.get("headers", {}).items():
+                        self.send_header(k, v)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout test)
+                    pass
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
 
     def close(self):
         self.httpd.shutdown()
         self.httpd.server_close()
 
 
+def completion(text, model="fake-model", choices=None):
+    """A chat-completions body (fixture) with ``text`` as the assistant's content."""
+    if choices is None:
+        choices = [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}]
+    return json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": model, "choices": choices,
+                       "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}})
+
+
 @pytest.fixture
 def fake():
     made = []
 
-    def make(replies, delay=0.0):
-        f = FakeEndpoint(replies, delay)
+    def make(replies, delay=0.0, default=None):
+        f = FakeEndpoint(replies, delay, default)
         made.append(f)
         return f
 
@@ -170,13 +187,191 @@ def test_unreachable_and_timeout_name_the_variables(fake, tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    llm = open_llm(f"http://127.0.0.1:{port}/v1", "m", timeout=3)
+    llm = open_llm(f"http://127.0.0.1:{port}/v1", "m", timeout=3, max_retries=1)
     with pytest.raises(LLMUnavailable, match="could not be reached.*OPENAI_BASE_URL.*OPENAI_API_KEY"):
         llm.chat(feature_messages("X", "child"))
     slow = fake([GOOD], delay=3.0)
-    llm = open_llm(slow.url, "m", timeout=0.5)
+    llm = open_llm(slow.url, "m", timeout=0.5, max_retries=0)
     with pytest.raises(LLMUnavailable, match="timed out.*LLM_BASE_URL"):
         llm.chat(feature_messages("X", "child"))
+
+
+# -- a broken endpoint: every failure is an LLMUnavailable or a counted bad reply ----------------------------
+KEY = "sk-test-secret-0123456789abcdef"
+FAST = {"retry-after-ms": "20"}  # the server asks the openai client to back off 20 ms (keeps tests quick)
+
+# name: (raw answer, LLMUnavailable.reason, HTTP requests the server sees with max_retries=1, words in message)
+BROKEN = {
+    "http_500": ({"status": 500, "body": "upstream crashed (auth {auth})", "ctype": "text/plain"}, "HTTP 500", 2,
+                 ["HTTP 500 Internal Server Error", "after 1 retry", "upstream crashed"]),
+    "http_503_json": ({"status": 503, "body": json.dumps({"error": {"message": "overloaded"}}), "headers": FAST},
+                      "HTTP 503", 2, ["HTTP 503 Service Unavailable", "after 1 retry", "overloaded"]),
+    "http_429": ({"status": 429, "body": json.dumps({"error": {"message": "rate limit for {auth}"}}),
+                  "headers": FAST}, "HTTP 429", 2, ["HTTP 429 Too Many Requests", "rate limited", "after 1 retry"]),
+    "http_400": ({"status": 400, "body": "bad request"}, "HTTP 400", 1, ["HTTP 400 Bad Request"]),
+    "plain_text": ({"body": "Hello, I am a web page, not an API. {auth}", "ctype": "text/plain"}, "not JSON", 1,
+                   ["not JSON", "text/plain", "Hello, I am a web page"]),
+    "html_page": ({"body": "<html><body>Welcome to nginx!</body></html>", "ctype": "text/html"}, "not JSON", 1,
+                  ["not JSON", "text/html", "nginx"]),
+    "torn_json": ({"body": '{"choices": [{"message": '}, "not JSON", 1, ["not JSON", "application/json"]),
+    "wrong_object": ({"body": '{"foo": 1}'}, "not chat-completions JSON", 1,
+                     ["not a chat completion", "['foo']", 'no "choices" list']),
+    "bare_string": ({"body": '"a bare string {auth}"'}, "not chat-completions JSON", 1,
+                    ["not a chat completion", "a JSON str"]),
+    "bare_list": ({"body": "[1, 2]"}, "not chat-completions JSON", 1, ["not a chat completion", "a JSON list"]),
+    "choices_not_a_list": ({"body": '{"choices": "hi"}'}, "not chat-completions JSON", 1, ["not a chat completion"]),
+    "choice_without_message": ({"body": '{"choices": [{"index": 0, "text": "hi"}]}'}, "not chat-completions JSON", 1,
+                               ["choices[0] has no message"]),
+    "error_object_200": ({"body": json.dumps({"error": {"message": "model is loading {auth}"}})},
+                         "error in the reply", 1, ["with an error", "model is loading"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_broken_endpoint_is_llm_unavailable(case, fake, tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    spec, reason, attempts, words = BROKEN[case]
+    ep = fake([], default=spec)
+    llm = open_llm(ep.url, "fake-model", cache_dir=tmp_path, max_retries=1)
+    with pytest.raises(LLMUnavailable) as info:
+        llm.chat(feature_messages("X", "child"))
+    err = info.value
+    msg = str(err)
+    assert type(err) is LLMUnavailable and err.reason == reason and err.asked
+    assert ep.url in msg and "model fake-model" in msg, msg  # names the endpoint and the model
+    for w in words:
+        assert w in msg, (w, msg)
+    assert KEY not in msg and "sk-test" not in msg, msg
+    assert ep.requests[0]["auth"] == f"Bearer {KEY}"  # the key was sent (and the server echoed it)
+    assert len(ep.requests) == attempts == llm.http_attempts  # the openai client's own retries
+    assert llm.counts()["failures"] == {reason: 1} and llm.requests == 1 and llm.error == msg
+    assert not list(tmp_path.glob("*/*.json"))  # nothing cached
+    # the endpoint is not asked again in this run
+    with pytest.raises(LLMUnavailable, match="Not asked: The LLM endpoint") as again:
+        llm.chat(feature_messages("Y", "adult"))
+    assert not again.value.asked and len(ep.requests) == attempts and KEY not in str(again.value)
+
+
+def test_429_is_retried_with_backoff_then_answered(fake, tmp_path):
+    import time
+
+    ep = fake([{"status": 429, "body": "slow down"}, {"status": 429, "body": "slow down", "headers": FAST}, GOOD])
+    llm = open_llm(ep.url, "fake-model", cache_dir=tmp_path, max_retries=2)
+    t0 = time.perf_counter()
+    reply = llm.chat(feature_messages("X", "child"))
+    waited = time.perf_counter() - t0
+    assert reply.text == GOOD and not reply.problem and len(ep.requests) == 3 and llm.http_attempts == 3
+    assert 0.3 < waited < 3  # the first retry waited the client's own backoff (0.5 s less jitter), the second 20 ms
+    assert llm.counts()["failed_requests"] == 0 and not llm.error
+
+
+def test_http_errors_without_retries(fake):
+    ep = fake([], default={"status": 502, "body": "bad gateway"})
+    llm = open_llm(ep.url, "fake-model", max_retries=0)
+    with pytest.raises(LLMUnavailable, match=r"HTTP 502 Bad Gateway \(a server error\) \(no retries: max_retries=0\)"):
+        llm.chat(feature_messages("X", "child"))
+    assert len(ep.requests) == 1
+
+
+@pytest.mark.parametrize("body, problem", [
+    (completion("", choices=[]), "the reply had no choices"),
+    (completion(""), "the reply was empty (finish_reason stop)"),
+    (completion(None), "the reply was empty (finish_reason stop)"),
+    (completion("  \n "), "the reply was empty (finish_reason stop)"),
+])
+def test_unusable_chat_completion_is_a_counted_bad_reply(body, problem, fake, tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    ep = fake([], default={"body": body})
+    llm = open_llm(ep.url, "fake-model", cache_dir=tmp_path, max_retries=1)
+    reply = llm.chat(feature_messages("X", "child"))
+    assert reply.problem == problem and reply.text == "" and not reply.cached
+    assert not list(tmp_path.glob("*/*.json"))  # a bad reply is not cached: a rerun asks again
+    replies, claims = elicit_features(llm, {"OMIM:190685": "Down syndrome"}, ["child"], retries=1)
+    assert list(replies["status"]) == ["malformed", "failed"] and list(replies["problem"]) == [problem] * 2
+    assert replies["bad_reply"].all() and claims.empty and len(ep.requests) == 3
+    out = elicitation_outcome(llm, replies)
+    assert out["status"] == "degraded" and out["counts"]["llm_bad_replies"] == 3
+    assert out["counts"]["llm_prompts_failed"] == 1 and out["counts"]["llm_failed_requests"] == 0
+    assert any("bad replies from the endpoint" in r for r in out["reasons"]), out["reasons"]
+    assert any(f"1 of 1 prompt ended without a usable reply after retries ({problem}: 1)" == r
+               for r in out["reasons"]), out["reasons"]
+    assert KEY not in " ".join(out["reasons"])
+
+
+def test_malformed_features_are_counted_not_degraded(fake, tmp_path):
+    """The model's own unparsable answer is cached and deterministic: counted and shown, but a rerun would read
+    the same answer, so the step is not marked degraded (which would rerun it, and all after it, every time)."""
+    ep = fake([], default="Children with this syndrome have a round face.")
+    llm = open_llm(ep.url, "fake-model", cache_dir=tmp_path)
+    replies, claims = elicit_features(llm, {"OMIM:190685": "Down syndrome"}, ["child"], retries=1)
+    out = elicitation_outcome(llm, replies)
+    assert claims.empty and out["status"] == "ok" and out["counts"]["llm_unusable_replies"] == 2
+    assert out["counts"]["llm_prompts_failed"] == 1 and out["reasons"] == []
+    assert out["table"].loc["unusable reply content: no JSON object with a features list", "count"] == 2
+    assert out["table"].loc["prompts without a usable reply after retries", "count"] == 1
+
+
+def test_elicitation_stops_on_a_broken_endpoint_and_keeps_what_it_has(fake, tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    diseases = {"OMIM:190685": "Down syndrome", "OMIM:1": "Other syndrome"}
+    # disease 1 / child answered in an earlier run: in the cache
+    warm = fake([GOOD])
+    elicit_features(open_llm(warm.url, "fake-model", cache_dir=tmp_path), {"OMIM:1": "Other syndrome"}, ["child"])
+    ep = fake([GOOD], default={"status": 500, "body": "boom", "headers": FAST})
+    llm = open_llm(ep.url, "fake-model", cache_dir=tmp_path, max_retries=1)
+    replies, claims = elicit_features(llm, diseases, ["child", "adult"], retries=1)
+    assert list(replies["status"]) == ["ok", "unavailable", "ok", "skipped"]
+    assert list(replies["cached"].fillna(False)) == [False, False, True, False]
+    assert list(replies["problem"].fillna(""))[1:] == ["HTTP 500", "", "not asked: the LLM endpoint had failed"]
+    assert len(claims) == 4 and set(claims["disease_id"]) == set(diseases)  # what came before (and the cache) kept
+    assert len(ep.requests) == 1 + 2  # one answer, then one request with one retry; nothing after
+    neg_replies, items = mine_negatives(llm, diseases, {})
+    assert list(neg_replies["status"]) == ["skipped", "skipped"] and items.empty and len(ep.requests) == 3
+    import pandas as pd
+
+    out = elicitation_outcome(llm, pd.concat([replies, neg_replies], ignore_index=True))
+    c = out["counts"]
+    assert out["status"] == "degraded" and c["llm_requests"] == 2 and c["llm_http_attempts"] == 3
+    assert c["llm_failed_requests"] == 1 and c["llm_prompts_not_asked"] == 3 and c["llm_prompts"] == 6
+    assert c["llm_unavailable_reason"] == "HTTP 500"
+    assert out["table"].loc["failed requests: HTTP 500", "count"] == 1
+    reason = out["reasons"][0]
+    assert reason.startswith("LLM unavailable after 2 requests (3 prompts not asked): The LLM endpoint "
+                             f"{ep.url} (model fake-model) kept answering HTTP 500") and KEY not in reason
+    # the notebook hands the reasons to the runner's contract
+    from phenoface.report import read_status, record_status
+
+    record_status("03_llm_profiles", out["status"], reasons=out["reasons"], status_dir=tmp_path / "status")
+    assert read_status("03_llm_profiles", tmp_path / "status") == {"status": "degraded", "reasons": out["reasons"]}
+
+
+def test_elicitation_outcome_ok_when_every_prompt_is_answered(fake, tmp_path):
+    ep = fake([], default=GOOD)
+    llm = open_llm(ep.url, "fake-model", cache_dir=tmp_path)
+    replies, _ = elicit_features(llm, {"OMIM:190685": "Down syndrome"}, ["child", "adult"])
+    out = elicitation_outcome(llm, replies)
+    assert out["status"] == "ok" and out["reasons"] == [] and out["counts"]["llm_requests"] == 2
+    assert out["table"].loc["prompts without a usable reply after retries", "count"] == 0
+    # prompts skipped for the time budget are counted but are no LLM failure
+    replies, _ = elicit_features(llm, {"OMIM:1": "Other"}, ["child"], deadline=0.0)
+    out = elicitation_outcome(llm, replies)
+    assert out["status"] == "ok" and out["counts"]["llm_prompts_over_budget"] == 1
+
+
+def test_unavailable_embedded_server_ends_elicitation(tmp_path, monkeypatch):
+    from phenoface.llm.server import ServerError
+
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    llm = open_llm("embedded", cache_dir=tmp_path)
+
+    def refuse():
+        raise ServerError("port in use")
+
+    monkeypatch.setattr(llm.server, "start", refuse)  # never starts the real SmolLM2
+    replies, claims = elicit_features(llm, {"OMIM:190685": "Down syndrome"}, ["child", "adult"])
+    assert list(replies["status"]) == ["unavailable", "skipped"] and claims.empty
+    out = elicitation_outcome(llm, replies)
+    assert out["status"] == "degraded" and "would not start: port in use" in out["reasons"][0]
 
 
 def test_open_llm_choices(monkeypatch):

@@ -21,15 +21,16 @@ __all__ = ["ground", "agreement", "related", "term_index", "DEFAULT_THRESHOLD", 
            "Reply", "EMBEDDED", "ENV_HELP", "ReplyCache", "cache_key", "EmbeddedServer", "ServerError", "convert_gguf",
            "gguf_model_id", "Parsed", "parse_features", "parse_negatives", "TYPICAL", "feature_messages",
            "negative_messages", "retry_messages", "elicit_features", "mine_negatives", "nearest_diseases",
-           "llm_evidence", "annotated_terms", "evaluate_grounding", "choose_threshold", "resolve_threshold",
-           "load_phrases", "derangement", "claim_hits", "kg_precision_summary"]
+           "llm_evidence", "annotated_terms", "elicitation_outcome", "evaluate_grounding", "choose_threshold",
+           "resolve_threshold", "load_phrases", "derangement", "claim_hits", "kg_precision_summary"]
 
 _MEASURE = {"evaluate_grounding", "choose_threshold", "resolve_threshold", "load_phrases", "derangement", "claim_hits",
             "kg_precision_summary"}
 
 
 def __getattr__(name):  # elicit and measure pull pandas; load them on first use
-    if name in {"elicit_features", "mine_negatives", "nearest_diseases", "llm_evidence", "annotated_terms"}:
+    if name in {"elicit_features", "mine_negatives", "nearest_diseases", "llm_evidence", "annotated_terms",
+                "elicitation_outcome"}:
         from . import elicit
 
         return getattr(elicit, name)

@@ -1,6 +1,11 @@
 """Elicitation: ask the LLM per disease and age band, retry malformed replies a bounded number of
 times, record failures; mine hard negatives against the disease's nearest diseases in the KG; ground
 every phrase to HPO; turn grounded claims into per-band ``llm`` evidence values.
+
+The asking never dies on a broken endpoint: an :class:`~phenoface.llm.client.LLMUnavailable` ends the
+asking (that attempt is recorded as ``unavailable``, every later prompt the cache cannot answer as
+``skipped``, "not asked"), and what was received is kept. :func:`elicitation_outcome` then says how it
+went (``ok`` / ``degraded``, the reasons, and what failed how often) for the notebook and ``record_status``.
 """
 
 from __future__ import annotations
@@ -11,12 +16,14 @@ from typing import Callable
 import pandas as pd
 
 from .. import hpo
-from .client import LLM
+from .client import LLM, LLMUnavailable
 from .ground import DEFAULT_THRESHOLD, ground, matched_text
 from .parse import Parsed, parse_features, parse_negatives
 from .prompts import TYPICAL, feature_messages, negative_messages, retry_messages
 
 UNSTATED_TYPICAL = TYPICAL["common"]  # a claim without a usable "typical" counts as common
+NOT_ASKED = "not asked: the LLM endpoint had failed"
+BUDGET_SPENT = "time budget spent"
 
 
 def _ask(llm: LLM, messages: list[dict], parse: Callable[[str], Parsed], retries: int, max_tokens: int,
@@ -25,12 +32,20 @@ def _ask(llm: LLM, messages: list[dict], parse: Callable[[str], Parsed], retries
     every attempt becomes a reply row."""
     rows, parsed, msgs = [], Parsed("malformed", problem="not asked"), messages
     for attempt in range(int(retries) + 1):
-        reply = llm.chat(msgs, max_tokens=max_tokens)
-        parsed = parse(reply.text)
+        try:
+            reply = llm.chat(msgs, max_tokens=max_tokens)
+        except LLMUnavailable as err:  # the endpoint is broken: stop here, keep what came before
+            rows.append({**row, "attempt": attempt, "status": "unavailable" if err.asked else "skipped",
+                         "problem": err.reason if err.asked else NOT_ASKED, "items": 0, "error": str(err),
+                         "reply": None, "cached": False, "prompt": msgs[-1]["content"]})
+            return rows, Parsed("malformed", problem=str(err))
+        # a bad reply (no choices, empty content) is malformed like unusable text: retried, then a failure
+        parsed = Parsed("malformed", problem=reply.problem) if reply.problem else parse(reply.text)
         rows.append({**row, "attempt": attempt, "status": parsed.status, "problem": parsed.problem,
                      "items": len(parsed.items), "reply": reply.text, "model_id": reply.model_id,
                      "cached": reply.cached, "seconds": reply.seconds, "finish_reason": reply.finish_reason,
-                     "completion_tokens": reply.completion_tokens, "prompt": msgs[-1]["content"]})
+                     "completion_tokens": reply.completion_tokens, "prompt": msgs[-1]["content"],
+                     "bad_reply": bool(reply.problem)})
         if parsed.status != "malformed":
             break
         msgs = retry_messages(messages, reply.text, parsed.problem)
@@ -46,13 +61,15 @@ def _over(deadline: float | None) -> bool:
 def elicit_features(llm: LLM, diseases: dict[str, str], bands, n_features: int = 5, max_tokens: int = 96,
                     retries: int = 1, deadline: float | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Ask for each disease (id -> name) at each band. Returns ``(replies, claims)``: one row per
-    attempt (status ok / salvaged / malformed / failed / skipped) and one per claimed phrase."""
+    attempt (status ok / salvaged / malformed / failed / unavailable / skipped) and one per claimed phrase.
+    An endpoint that fails (LLMUnavailable) ends the asking; what came before is kept (see module doc)."""
     replies, claims = [], []
     for d, name in diseases.items():
         for band in bands:
             row = {"kind": "features", "disease_id": d, "disease_name": name, "band": band}
             if _over(deadline):
-                replies.append({**row, "attempt": 0, "status": "skipped", "problem": "time budget spent", "items": 0})
+                replies.append({**row, "attempt": 0, "status": "skipped", "problem": BUDGET_SPENT, "items": 0,
+                                "reply": None, "cached": False})
                 continue
             rows, parsed = _ask(llm, feature_messages(name, band, n_features),
                                 lambda text, b=band: parse_features(text, b, 3 * n_features), retries, max_tokens, row)
@@ -113,7 +130,8 @@ def mine_negatives(llm: LLM, diseases: dict[str, str], neighbours: dict[str, lis
         near = [n for _, n, _ in neighbours.get(d, [])]
         row = {"kind": "negatives", "disease_id": d, "disease_name": name, "band": "all"}
         if _over(deadline):
-            replies.append({**row, "attempt": 0, "status": "skipped", "problem": "time budget spent", "items": 0})
+            replies.append({**row, "attempt": 0, "status": "skipped", "problem": BUDGET_SPENT, "items": 0,
+                            "reply": None, "cached": False})
             continue
         rows, parsed = _ask(llm, negative_messages(name, near, n_features),
                             lambda text: parse_negatives(text, 3 * n_features), retries, max_tokens, row)
@@ -167,3 +185,62 @@ def llm_evidence(grounded: pd.DataFrame, bands, all_band: str = "all") -> dict[s
                     per[b][r["hpo_id"]] = max(per[b].get(r["hpo_id"], 0.0), v)
         out[d] = per
     return out
+
+
+def _plural(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
+def elicitation_outcome(llm: LLM, replies: pd.DataFrame) -> dict:
+    """How the asking went: ``status`` ("ok" or "degraded"), ``reasons`` (for
+    ``report.record_status``), ``table`` (what happened, how often) and ``counts`` (flat, for metrics).
+
+    ``replies`` is every reply row of the run (features and negatives together). The step is degraded when
+    the endpoint became unavailable (its requests failed: HTTP errors after the client's retries, bodies that
+    are not chat-completions JSON, unreachable, timed out) or sent bad replies (no choices, empty content),
+    even ones a retry made good: a rerun may well go better, and such replies are never cached. Replies whose
+    *content* did not parse (the model's own answer, cached and deterministic at temperature 0) and prompts
+    skipped because the time budget was spent are counted and shown but do not degrade the step: a rerun
+    would read the same answers, so rerunning by itself would only cost time."""
+    c = llm.counts()
+    cols = {"status": "", "problem": "", "kind": "", "disease_id": "", "band": "", "bad_reply": False}
+    r = replies.reindex(columns=list(dict.fromkeys([*replies.columns, *cols]))) if len(replies) else \
+        pd.DataFrame(columns=list(cols))
+    for col, empty in cols.items():
+        r[col] = r[col].fillna(empty)
+    status, problem = r["status"].astype(str), r["problem"].astype(str)
+    bad_reply = r["bad_reply"].astype(bool)
+    prompts = int(len(r[["kind", "disease_id", "band"]].drop_duplicates())) if len(r) else 0
+    failed = status == "failed"
+    not_asked = (status == "skipped") & (problem == NOT_ASKED)
+    budget = (status == "skipped") & (problem == BUDGET_SPENT)
+    unusable = status.isin(["malformed", "failed"]) & ~bad_reply  # content that did not parse
+    rows = [("prompts", prompts), ("requests sent to the endpoint", c["requests"]),
+            ("HTTP attempts (the client's retries included)", c["http_attempts"]),
+            ("replies received", c["replies"]), ("replies read from the cache", c["cache_hits"])]
+    rows += [(f"failed requests: {reason}", n) for reason, n in sorted(c["failures"].items())]
+    rows += [(f"bad replies from the endpoint: {p}", n) for p, n in sorted(c["bad_reply_problems"].items())]
+    rows += [(f"unusable reply content: {p}", int(n)) for p, n in problem[unusable].value_counts().sort_index().items()]
+    rows += [("prompts without a usable reply after retries", int(failed.sum())),
+             ("prompts not asked (LLM unavailable)", int(not_asked.sum())),
+             ("prompts not asked (time budget spent)", int(budget.sum()))]
+    table = pd.DataFrame(rows, columns=["what", "count"]).set_index("what")
+    reasons = []
+    if c["unavailable"]:
+        reasons.append(f"LLM unavailable after {_plural(c['requests'], 'request')}"
+                       f" ({_plural(int(not_asked.sum()), 'prompt')} not asked): {c['unavailable'].splitlines()[0]}")
+    endpoint_failed = failed & bad_reply
+    if endpoint_failed.any():
+        why = problem[endpoint_failed].value_counts()
+        reasons.append(f"{int(endpoint_failed.sum())} of {_plural(prompts, 'prompt')} ended without a usable reply "
+                       f"after retries (" + "; ".join(f"{p}: {n}" for p, n in why.items()) + ")")
+    if c["bad_replies"]:
+        reasons.append(f"{_plural(c['bad_replies'], 'bad reply', 'bad replies')} from the endpoint ("
+                       + "; ".join(f"{p}: {n}" for p, n in sorted(c["bad_reply_problems"].items())) + ")")
+    counts = {"llm_prompts": prompts, "llm_requests": c["requests"], "llm_http_attempts": c["http_attempts"],
+              "llm_failed_requests": c["failed_requests"], "llm_bad_replies": c["bad_replies"],
+              "llm_unusable_replies": int(unusable.sum()), "llm_prompts_failed": int(failed.sum()),
+              "llm_prompts_not_asked": int(not_asked.sum()), "llm_prompts_over_budget": int(budget.sum()),
+              "llm_unavailable_reason": next(iter(c["failures"]), "") if c["unavailable"] else ""}
+    return {"status": "degraded" if reasons else "ok", "reasons": reasons, "table": table, "counts": counts,
+            "error": c["unavailable"]}
