@@ -1,7 +1,7 @@
 """Benchmark the phenotype meter: landmark-regressor images/s at 64 px (batched, several batch
 sizes and thread counts) and Meter throughput (landmark columns only, and with the pixel columns).
 
-    python bench/bench_meter.py [--n 2048] [--regressor data/processed/quick/phenotypes/regressor.pt]
+    python bench/bench_meter.py [--n 2048] [--regressor data/processed/quick/phenotypes/regressor.safetensors]
                                 [--out reports/bench/meter.json]
 
 Without --regressor (or when the file is missing) an untrained network of the default width is
@@ -34,7 +34,7 @@ def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=2048)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--regressor", default="data/processed/quick/phenotypes/regressor.pt")
+    ap.add_argument("--regressor", default="data/processed/quick/phenotypes/regressor.safetensors")
     ap.add_argument("--batch-sizes", default="1,32,256")
     ap.add_argument("--out", default="reports/bench/meter.json")
     args = ap.parse_args(argv)

@@ -45,7 +45,7 @@ def test_recogniser_beats_chance_and_round_trips(cohorts, recogniser, tmp_path):
     assert res["confusion"].to_numpy().sum() == len(test)
     emb = recogniser.embed(test.images[:5])
     np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
-    path = recogniser.save(tmp_path / "recogniser.pt")
+    path = recogniser.save(tmp_path / "recogniser.safetensors")
     again = Recogniser.load(path)
     np.testing.assert_allclose(again.embed(test.images[:5]), emb, atol=1e-5)
     assert list(again.predict(test.images[:5])["top1"]) == list(recogniser.predict(test.images[:5])["top1"])

@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 
 from phenoface.kg import (DIS_GENE, DIS_PHEN, EMBEDDING, FREQUENCY, LINK, NEAREST, PHEN_PHEN, SAME_AS, TEST,
-                          VALIDATION, KnowledgeGraph, NearestDisease, PrimeKGFormatError, alias_clusters,
-                          build_hpo_graph, edge_frame, evaluate, frequency_scores, holdout_split, load_primekg,
-                          merge, nodes_frame, normalise_id, rank_hidden, train_embedding)
-from phenoface.kg.primekg import REQUIRED_COLUMNS
+                          VALIDATION, KnowledgeGraph, NearestDisease, PrimeKGFormatError, PrimeKGRowWarning,
+                          alias_clusters, build_hpo_graph, edge_frame, evaluate, frequency_scores, holdout_split,
+                          load_primekg, merge, nodes_frame, normalise_id, rank_hidden, train_embedding)
+from phenoface.kg.primekg import MAX_BAD_ROWS, REQUIRED_COLUMNS
 
 ROWS = [  # relation, display, x_id, x_type, x_name, x_source, y_id, y_type, y_name, y_source
     ("disease_phenotype_positive", "phenotype present", "8608", "disease", "Down syndrome", "MONDO",
@@ -56,6 +56,121 @@ def test_primekg_missing_columns_are_named(tmp_path):
         load_primekg(path)
     with pytest.raises(FileNotFoundError):
         load_primekg(tmp_path / "absent.csv")
+
+
+def kg_lines(tmp_path, n=350, name="kg.csv"):
+    """A valid kg.csv of ``n`` rows (ROWS repeated, node indices all distinct) and its lines (line 1: header)."""
+    path = write_kg(tmp_path / name, rows=(ROWS * (n // len(ROWS) + 1))[:n])
+    return path, path.read_text().splitlines()
+
+
+def set_field(line, column, value):
+    fields = line.split(",")  # the fixture's names hold no commas
+    fields[REQUIRED_COLUMNS.index(column)] = value
+    return ",".join(fields)
+
+
+def write_lines(path, lines, end="\n"):
+    path.write_text("\n".join(lines) + end)
+    return path
+
+
+def test_primekg_path_that_does_not_exist_names_the_parameter(tmp_path):
+    # PRIMEKG_PATH set to a mistyped path: an error naming the parameter and the path, not "HPO only".
+    with pytest.raises(FileNotFoundError, match=r"PRIMEKG_PATH = .*kgg\.csv.*does not exist"):
+        load_primekg(tmp_path / "kgg.csv", param="PRIMEKG_PATH")
+    kg_lines(tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"PRIMEKG_PATH = .*is a folder.*holds a kg\.csv"):
+        load_primekg(tmp_path, param="PRIMEKG_PATH")
+
+
+def test_primekg_empty_and_header_only_files(tmp_path):
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    with pytest.raises(PrimeKGFormatError, match=r"empty\.csv is empty \(0 bytes\)"):
+        load_primekg(empty)
+    header = write_lines(tmp_path / "header.csv", [",".join(REQUIRED_COLUMNS)])
+    with pytest.raises(PrimeKGFormatError, match="header.csv has a header but no rows"):
+        load_primekg(header)
+    cut_header = write_lines(tmp_path / "cut_header.csv", [",".join(REQUIRED_COLUMNS)], end="")
+    with pytest.raises(PrimeKGFormatError, match="has a header but no rows"):
+        load_primekg(cut_header)
+    half_header = write_lines(tmp_path / "half.csv", [",".join(REQUIRED_COLUMNS)[:30]], end="")
+    with pytest.raises(PrimeKGFormatError, match="missing column"):
+        load_primekg(half_header)
+
+
+def test_primekg_truncated_last_row_never_becomes_nodes(tmp_path):
+    path, lines = kg_lines(tmp_path)
+    # The file is cut off inside the last row's y_id (4567890 -> 45): HP:0000045 must not appear.
+    last = set_field(set_field(lines[-1], "y_source", "HPO"), "y_id", "4567890")
+    cut = last[:last.index(",4567890,") + 3]
+    write_lines(path, lines[:-1] + [cut], end="")
+    with pytest.warns(PrimeKGRowWarning, match=r"1 of 350 rows are bad.*line 351: cut off mid-line"):
+        g = load_primekg(path)
+    assert "HP:0000045" not in g.nodes.index and "HP:4567890" not in g.nodes.index
+    assert g.meta["primekg_bad_rows"] == 1 and g.meta["primekg_bad_lines"] == [351]
+    assert g.n_entities == 7 and g.n_triples == 5  # the rest of the file as usual
+    # A small file cut off: one bad row in seven is far past the threshold.
+    small = write_kg(tmp_path / "small.csv")
+    small.write_text(small.read_text()[:-25])
+    with pytest.raises(PrimeKGFormatError, match=r"small\.csv: 1 of 7 rows are bad.*line 8: cut off mid-line"):
+        load_primekg(small)
+
+
+def test_primekg_non_numeric_id_fails_with_the_line(tmp_path):
+    path = write_kg(tmp_path / "kg.csv")
+    lines = path.read_text().splitlines()
+    lines[3] = set_field(lines[3], "y_id", "abc")  # line 4 of the file; y_source is HPO
+    write_lines(path, lines)
+    with pytest.raises(PrimeKGFormatError, match=r"kg\.csv: 1 of 7 rows are bad \(1 with a non-numeric id\)\. "
+                                                 r"First bad lines: line 4: y_id 'abc' is not a numeric HPO id"):
+        load_primekg(path)
+
+
+def test_primekg_few_bad_rows_are_skipped_with_a_warning(tmp_path):
+    path, lines = kg_lines(tmp_path, n=600)  # 5 bad rows of 600: under 1 % and under 100 rows
+    lines[10] = set_field(lines[10], "x_id", "86O8")  # line 11, a MONDO id with a letter O
+    lines[20] = set_field(lines[20], "relation", "")  # line 21
+    lines[30] = lines[30] + ",surplus"  # line 31: 13 fields
+    lines[40] = set_field(lines[40], "y_index", "n/a")  # line 41
+    lines[50] = ",".join(lines[50].split(",")[:8])  # line 51: too few fields (y_id, y_type, ... empty)
+    write_lines(path, lines)
+    with pytest.warns(PrimeKGRowWarning) as record:
+        g = load_primekg(path)
+    message = str(record[0].message)
+    assert "5 of 600 rows are bad" in message
+    assert ("line 11: x_id '86O8' is not a numeric MONDO id; line 21: empty relation; "
+            "line 31: 13 fields where the header has 12; line 41: y_index 'n/a' is not a number; "
+            "line 51: empty y_id, empty y_type, empty y_source") in message
+    assert g.meta["primekg_bad_rows"] == 5 and g.meta["primekg_bad_lines"] == [11, 21, 31, 41, 51]
+    assert not any(i.startswith("MONDO:86") or "O" in i.split(":")[1] for i in g.nodes.index)
+    assert set(g.edges["relation"]) <= {DIS_PHEN, PHEN_PHEN, DIS_GENE} and g.n_triples == 5
+
+
+def test_primekg_too_many_bad_rows_fail(tmp_path):
+    # 101 bad rows are 0.5 % of 20,000: under the fraction, over the count.
+    path, lines = kg_lines(tmp_path, n=20_000)
+    for k in range(2, 2 + MAX_BAD_ROWS + 1):
+        lines[k] = set_field(lines[k], "x_index", "")
+    write_lines(path, lines)
+    with pytest.raises(PrimeKGFormatError, match=r"101 of 20,000 rows are bad \(101 with an empty required field\)\. "
+                                                 r"First bad lines: line 3: empty x_index; line 4: empty x_index; "
+                                                 r"line 5: .*; \.\.\. 96 more\. At most 100 bad rows"):
+        load_primekg(path)
+    write_lines(path, lines[:-100])  # 101 bad rows of 19,900: still over
+    with pytest.raises(PrimeKGFormatError, match="101 of 19,900"):
+        load_primekg(path)
+
+
+def test_primekg_unreadable_csv_is_a_clear_error(tmp_path):
+    path, lines = kg_lines(tmp_path, n=20)
+    write_lines(path, lines + ['disease_protein,"unclosed,1,2'])
+    with pytest.raises(PrimeKGFormatError, match="is not a readable CSV file: .*EOF inside string"):
+        load_primekg(path)
+    tsv = write_lines(tmp_path / "kg.tsv", [line.replace(",", "\t") for line in lines])
+    with pytest.raises(PrimeKGFormatError, match="missing column.*looks tab-separated"):
+        load_primekg(tsv)
 
 
 def test_normalise_id():
@@ -281,6 +396,8 @@ def test_transe_trains_deterministically_and_learns_families(tmp_path):
     a.save(tmp_path / "emb")
     back = type(a).load(tmp_path / "emb")
     assert np.allclose(back.score_tails("OMIM:A1", h.candidates), a.score_tails("OMIM:A1", h.candidates))
-    assert (tmp_path / "emb" / "entity_embeddings.npy").is_file()
+    assert sorted(p.name for p in (tmp_path / "emb").iterdir()) == ["model.json", "model.safetensors"]
+    pd.testing.assert_frame_equal(back.entity_embeddings(), a.entity_embeddings())
+    assert back.config == a.config and back.losses == a.losses
     with pytest.raises(ValueError, match="TransE"):
         train_embedding(h.train, "NoSuchModel")

@@ -87,7 +87,7 @@ def test_regressor_train_predict_save_load_deterministic(tmp_path):
     p1 = r1.predict(c.images[:5])
     assert p1.shape == (5, 68, 2) and np.isfinite(p1).all()
     assert np.allclose(p1, r2.predict(c.images[:5]), atol=1e-5)
-    path = r1.save(tmp_path / "phenotypes" / "regressor.pt")
+    path = r1.save(tmp_path / "phenotypes" / "regressor.safetensors")
     r3 = LandmarkRegressor.load(path)
     assert np.allclose(p1, r3.predict(c.images[:5]), atol=1e-6)
     pf, score = r3.predict(c.images[:5], flip=True, return_score=True)

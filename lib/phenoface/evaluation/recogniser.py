@@ -26,10 +26,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..config import atomic_path
-
 __all__ = ["FACE_BOX", "EmbeddingNet", "Recogniser", "Gallery", "dlib_embed", "to_tensor", "topk_accuracy",
            "topk_hits", "net_modules"]
+
+
+KIND = "recogniser"
+REBUILD = "re-run notebook 07_evaluate (run_all.sh --only 07 --force) to rebuild it as recogniser.safetensors + .json"
+
+
+def _plain(value):
+    """JSON for the training history: numpy scalars and arrays as numbers and lists."""
+    return value.tolist() if hasattr(value, "tolist") else float(value)
 
 
 # The face box of the cohort's canonical frame (fractions of the image: top, bottom, left, right).
@@ -200,7 +207,7 @@ class Recogniser:
         >>> rec.embed(images)                  # (N, D) unit vectors
         >>> rec.predict(images, k=5)           # top1..top5 + cosine scores
         >>> rec.evaluate(images, labels)       # {"top1": .., "top5": .., "confusion": DataFrame}
-        >>> rec.save(path); Recogniser.load(path)
+        >>> rec.save("recogniser.safetensors"); Recogniser.load("recogniser.safetensors")   # + .json, no pickle
     """
 
     def __init__(self, net, classes, gallery: Gallery | None = None, history: dict | None = None):
@@ -295,34 +302,39 @@ class Recogniser:
 
     # -- persistence ----------------------------------------------------------------------------
     def save(self, path) -> Path:
-        """One torch file: weights, architecture, classes, gallery and training history (atomic)."""
-        import torch
-
-        path = Path(path)
+        """Weights and gallery embeddings to ``path`` (``.safetensors``); architecture, classes, gallery labels
+        and training history to the ``.json`` beside it; each atomic (:mod:`phenoface.modelio`). Returns the
+        weights path."""
         import json
 
-        history = json.loads(json.dumps(self.history, default=float))  # plain types: weights_only loading
-        state = {"state_dict": self.net.state_dict(), "classes": [str(c) for c in self.classes], "history": history,
-                 "arch": {"embed_dim": self.net.embed_dim, "width": self.net.width, "input_size": self.net.input_size,
-                          "crop": None if self.crop is None else list(self.crop)},
-                 "gallery": None if self.gallery is None else {
-                     "embeddings": torch.from_numpy(self.gallery.embeddings), "labels": [str(x) for x in self.gallery.labels],
-                     "mode": self.gallery.mode}}
-        with atomic_path(path) as tmp:
-            torch.save(state, tmp)
-        return path
+        from ..modelio import save_model
+
+        tensors = {f"net.{k}": v for k, v in self.net.state_dict().items()}
+        card = {"classes": [str(c) for c in self.classes],
+                "history": json.loads(json.dumps(self.history, default=_plain)),
+                "arch": {"embed_dim": self.net.embed_dim, "width": self.net.width, "input_size": self.net.input_size,
+                         "crop": None if self.crop is None else list(self.crop)},
+                "gallery": None}
+        if self.gallery is not None:
+            tensors["gallery.embeddings"] = self.gallery.embeddings
+            card["gallery"] = {"labels": [str(x) for x in self.gallery.labels], "mode": self.gallery.mode}
+        return save_model(path, tensors, card, kind=KIND)
 
     @classmethod
     def load(cls, path) -> "Recogniser":
-        import torch
+        """Read what :meth:`save` wrote, without unpickling; a pickled ``recogniser.pt`` is refused."""
+        from ..modelio import ModelFileError, load_model
 
-        state = torch.load(Path(path), map_location="cpu", weights_only=True)
-        net = EmbeddingNet(**state["arch"])
-        net.load_state_dict(state["state_dict"])
-        g = state.get("gallery")
-        gallery = None if g is None else Gallery(g["embeddings"].numpy(), np.asarray(g["labels"]), mode=g["mode"],
-                                                 classes=list(state["classes"]))
-        return cls(net, state["classes"], gallery, state.get("history"))
+        tensors, card = load_model(path, kind=KIND, rebuild=REBUILD)
+        try:
+            net = EmbeddingNet(**card["arch"])
+            net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
+            g = card.get("gallery")
+            gallery = None if g is None else Gallery(tensors["gallery.embeddings"].numpy(), np.asarray(g["labels"]),
+                                                     mode=g["mode"], classes=list(card["classes"]))
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise ModelFileError(f"{path} does not hold a recogniser this code can read ({exc}); {REBUILD}") from None
+        return cls(net, card["classes"], gallery, card.get("history"))
 
     def __repr__(self):
         g = 0 if self.gallery is None else len(self.gallery.labels)

@@ -15,12 +15,13 @@ from .graph import (DIS_GENE, DIS_PHEN, DIS_PHEN_NOT, DISEASE, GENE, PHEN_GENE, 
                     SAME_AS, KnowledgeGraph, build_hpo_graph, edge_frame, hpo_release, name_key, nodes_frame)
 from .linkpred import (EMBEDDING, FREQUENCY, LINK, NEAREST, LinkPrediction, NearestDisease, evaluate,
                        frequency_scores, metrics, rank_hidden)
-from .primekg import REQUIRED_COLUMNS, PrimeKGFormatError, load_primekg, merge, normalise_id
+from .primekg import (REQUIRED_COLUMNS, PrimeKGFormatError, PrimeKGRowWarning, load_primekg, merge,
+                      normalise_id)
 from .split import TEST, VALIDATION, Holdout, alias_clusters, holdout_split
 
 __all__ = ["KnowledgeGraph", "build_hpo_graph", "hpo_release", "load_primekg", "merge", "normalise_id",
-           "PrimeKGFormatError", "REQUIRED_COLUMNS", "train_embedding", "KGEmbedding", "holdout_split",
-           "Holdout", "alias_clusters", "evaluate", "LinkPrediction", "NearestDisease", "frequency_scores",
+           "PrimeKGFormatError", "PrimeKGRowWarning", "REQUIRED_COLUMNS", "train_embedding", "KGEmbedding",
+           "holdout_split", "Holdout", "alias_clusters", "evaluate", "LinkPrediction", "NearestDisease", "frequency_scores",
            "rank_hidden", "metrics", "MODELS", "DISEASE", "PHENOTYPE", "GENE", "DIS_PHEN", "DIS_PHEN_NOT",
            "PHEN_PHEN", "DIS_GENE", "PHEN_GENE", "SAME_AS", "TEST", "VALIDATION", "LINK", "EMBEDDING",
            "FREQUENCY", "NEAREST", "edge_frame", "nodes_frame", "name_key", "select_diseases"]

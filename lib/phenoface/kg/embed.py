@@ -1,11 +1,15 @@
 """PyKEEN embeddings of the (face) graph: training, scoring a disease's candidate terms, saving.
 
 How well they recover hidden facial terms is measured in :mod:`phenoface.kg.linkpred`.
+
+Saved as ``model.safetensors`` (the PyKEEN model's state_dict) + ``model.json`` (model name, dimension,
+entity and relation -> id maps, training config and losses) through :mod:`phenoface.modelio`, and loaded
+by rebuilding the PyKEEN model from that config and loading the state_dict: nothing is unpickled. A
+folder holding only PyKEEN's pickled ``trained_model.pkl`` (written by older versions) is refused.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -19,6 +23,9 @@ import pandas as pd
 from .graph import DIS_PHEN, KnowledgeGraph
 
 MODELS = ("TransE", "RotatE", "ComplEx")
+KIND = "kg_embedding"
+WEIGHTS = "model.safetensors"  # + model.json beside it
+REBUILD = "re-run notebook 02_kg_profiles (run_all.sh --only 02 --force) to rebuild the embedding"
 
 
 @dataclass
@@ -72,19 +79,20 @@ class KGEmbedding:
         return pd.DataFrame(rep.numpy(), index=pd.Index(labels, name="id"))
 
     def save(self, folder: str | os.PathLike) -> Path:
-        """Model, label maps, config and embeddings into ``folder``, replaced as a whole."""
-        import torch
+        """State dict (``model.safetensors``) and model name, dimension, label maps, config and losses
+        (``model.json``) into ``folder``, replaced as a whole."""
+        from ..modelio import save_model
 
         folder = Path(folder)
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
         try:
-            torch.save(self.model, tmp / "trained_model.pkl")
-            (tmp / "labels.json").write_text(json.dumps({"entity_to_id": self.entity_to_id,
-                                                         "relation_to_id": self.relation_to_id}))
-            (tmp / "config.json").write_text(json.dumps({**self.config, "losses": self.losses}, indent=2))
-            np.save(tmp / "entity_embeddings.npy", self.entity_embeddings().to_numpy())
-            np.save(tmp / "relation_embeddings.npy", self.relation_embeddings().to_numpy())
+            dim = self.config.get("dim") or self.model.entity_representations[0].shape[0]
+            card = {"model": type(self.model).__name__, "dim": int(dim),
+                    "num_entities": len(self.entity_to_id), "num_relations": len(self.relation_to_id),
+                    "config": self.config, "losses": self.losses,
+                    "entity_to_id": self.entity_to_id, "relation_to_id": self.relation_to_id}
+            save_model(tmp / WEIGHTS, self.model.state_dict(), card, kind=KIND)
             old = folder.with_name(f".{folder.name}.old")
             if folder.exists():
                 shutil.rmtree(old, ignore_errors=True)
@@ -97,14 +105,38 @@ class KGEmbedding:
 
     @classmethod
     def load(cls, folder: str | os.PathLike) -> "KGEmbedding":
+        """Rebuild the PyKEEN model from ``model.json`` and load ``model.safetensors`` into it (no unpickling;
+        a folder with only PyKEEN's pickled ``trained_model.pkl`` is refused)."""
         import torch
+        from pykeen.models import model_resolver
+        from pykeen.triples import CoreTriplesFactory
+        from pykeen.utils import NoRandomSeedNecessary
+
+        from ..modelio import ModelFileError, check_not_pickle, load_model
 
         folder = Path(folder)
-        labels = json.loads((folder / "labels.json").read_text())
-        config = json.loads((folder / "config.json").read_text())
-        losses = config.pop("losses", [])
-        model = torch.load(folder / "trained_model.pkl", weights_only=False)
-        return cls(model, labels["entity_to_id"], labels["relation_to_id"], config, losses)
+        check_not_pickle(folder, REBUILD)
+        weights = folder / WEIGHTS
+        if not weights.is_file() and (folder / "trained_model.pkl").is_file():
+            check_not_pickle(folder / "trained_model.pkl", REBUILD)
+        state, card = load_model(weights, kind=KIND, rebuild=REBUILD)
+        try:
+            name, dim = card["model"], card["dim"]
+            if name not in MODELS:
+                raise ValueError(f"unknown model {name!r} (this code knows {', '.join(MODELS)})")
+            entity_to_id = {str(k): int(v) for k, v in card["entity_to_id"].items()}
+            relation_to_id = {str(k): int(v) for k, v in card["relation_to_id"].items()}
+            factory = CoreTriplesFactory.create(mapped_triples=torch.zeros((0, 3), dtype=torch.long),
+                                                num_entities=len(entity_to_id), num_relations=len(relation_to_id))
+            with torch.random.fork_rng(devices=[]):  # the initial weights are overwritten: leave the RNG alone
+                model = model_resolver.make(name, embedding_dim=int(dim), triples_factory=factory,
+                                            random_seed=NoRandomSeedNecessary)
+            model.load_state_dict(state)
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise ModelFileError(f"{folder} does not hold a KG embedding this code can read ({exc}); "
+                                 f"{REBUILD}") from None
+        return cls(model.eval(), entity_to_id, relation_to_id, dict(card.get("config", {})),
+                   [float(x) for x in card.get("losses", [])])
 
 
 def train_embedding(graph: KnowledgeGraph, model: str = "TransE", dim: int = 64, epochs: int = 60,

@@ -44,12 +44,13 @@ def set_default_regressor(regressor: LandmarkRegressor | str | os.PathLike | Non
 
 def default_regressor() -> LandmarkRegressor:
     """The default regressor: set with :func:`set_default_regressor`, else loaded from
-    ``$PHENOFACE_REGRESSOR`` (a path to ``regressor.pt``)."""
+    ``$PHENOFACE_REGRESSOR`` (a path to ``regressor.safetensors``; a pickled ``regressor.pt`` is refused)."""
     if "regressor" not in _default:
         path = os.environ.get("PHENOFACE_REGRESSOR")
         if not path or not Path(path).is_file():
             raise RuntimeError("no landmark regressor: pass regressor=..., call set_default_regressor(path) or set "
-                               "PHENOFACE_REGRESSOR to a regressor.pt (notebook 04 writes <DATA_DIR>/phenotypes/regressor.pt)")
+                               "PHENOFACE_REGRESSOR to a regressor.safetensors (notebook 04 writes "
+                               "<DATA_DIR>/phenotypes/regressor.safetensors + regressor.json)")
         _default["regressor"] = LandmarkRegressor.load(path)
     return _default["regressor"]
 

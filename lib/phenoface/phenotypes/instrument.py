@@ -22,7 +22,6 @@ trained in one process for a few minutes.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -33,11 +32,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..cohort.terms import TERM_IDS
-from ..config import atomic_path, write_json
 
 INPUT_SIZE = 64
 AGE_CENTRE, AGE_SCALE = 30.0, 15.0
 VERSION = 2
+MODEL_KIND = "phenotype_instrument"
+REBUILD = "re-run notebook 04_image_profiles (run_all.sh --only 04 --force) to rebuild it"
 
 
 def _cbr(cin, cout, stride=1):
@@ -144,34 +144,38 @@ class PhenotypeInstrument:
         return self._outputs(images, batch_size)[:, -1] * AGE_SCALE + AGE_CENTRE
 
     def save(self, folder) -> Path:
-        """``folder/model.safetensors`` (weights) + ``folder/instrument.json`` (architecture, terms, card)."""
-        from safetensors.torch import save_file
+        """``folder/model.safetensors`` (weights) + ``folder/instrument.json`` (architecture, terms, card), each
+        written atomically (:mod:`phenoface.modelio`)."""
+        from ..modelio import save_model
 
         folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().contiguous() for k, v in self.net.state_dict().items()}
-        with atomic_path(folder / "model.safetensors") as tmp:
-            save_file(state, str(tmp))
-        write_json(folder / "instrument.json", dict(self.meta, kind=self.kind, width=self.net.width,
-                                                    terms=self.terms, version=VERSION))
+        save_model(folder / "model.safetensors", self.net.state_dict(),
+                   dict(self.meta, kind=self.kind, width=self.net.width, terms=self.terms, version=VERSION),
+                   kind=MODEL_KIND, card=folder / "instrument.json")
         return folder
 
     @classmethod
     def load(cls, folder) -> "PhenotypeInstrument":
-        from safetensors.torch import load_file
+        """Read what :meth:`save` wrote, without unpickling (a pickle-based file is refused)."""
+        from ..modelio import ModelFileError, check_not_pickle, load_model
 
         folder = Path(folder)
+        check_not_pickle(folder, REBUILD)
         card, weights = folder / "instrument.json", folder / "model.safetensors"
         if not card.is_file() or not weights.is_file():
             raise FileNotFoundError(f"{folder} holds no saved phenotype instrument (instrument.json + "
                                     "model.safetensors): run notebook 04_image_profiles with the same DATA_DIR "
                                     "(run_all.sh --only 04)")
-        meta = json.loads(card.read_text())
+        state, meta = load_model(weights, kind=MODEL_KIND, rebuild=REBUILD, card=card)
         if meta.get("version") != VERSION:
             raise ValueError(f"{folder}: instrument version {meta.get('version')} but this code reads version "
                              f"{VERSION}; rerun notebook 04 (run_all.sh --only 04 --force)")
-        net = PhenotypeNet(width=meta["width"], n_terms=len(meta["terms"]))
-        net.load_state_dict(load_file(str(weights)))
+        try:
+            net = PhenotypeNet(width=meta["width"], n_terms=len(meta["terms"]))
+            net.load_state_dict(state)
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise ModelFileError(f"{folder} does not hold an instrument this code can read ({exc}); "
+                                 f"{REBUILD}") from None
         return cls(net, meta)
 
     def __repr__(self):

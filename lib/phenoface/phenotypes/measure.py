@@ -85,9 +85,9 @@ def load_instrument(data_dir=None):
     if key not in _cache:
         meta = json.loads(card.read_text())
         if meta.get("kind") == "landmarks":
-            from .regressor import LandmarkRegressor
+            from .regressor import FILE_NAME, LandmarkRegressor
 
-            inst = LandmarkInstrument(LandmarkRegressor.load(folder.parent / "regressor.pt"), meta)
+            inst = LandmarkInstrument(LandmarkRegressor.load(folder.parent / FILE_NAME), meta)
         elif meta.get("kind") == "pixel":
             inst = PhenotypeInstrument.load(folder / "pixel")
         else:
@@ -104,8 +104,10 @@ def save_choice(data_dir, kind: str, pixel: PhenotypeInstrument, evidence: dict 
         raise ValueError(f"instrument kind must be 'pixel' or 'landmarks', got {kind!r}")
     folder = instrument_dir(data_dir)
     pixel.save(folder / "pixel")
-    if kind == "landmarks" and not (folder.parent / "regressor.pt").is_file():
-        raise FileNotFoundError(f"the landmark instrument needs {folder.parent / 'regressor.pt'}")
+    from .regressor import FILE_NAME
+
+    if kind == "landmarks" and not (folder.parent / FILE_NAME).is_file():
+        raise FileNotFoundError(f"the landmark instrument needs {folder.parent / FILE_NAME}")
     write_json(folder / "instrument.json", {"kind": kind, "chosen_on": "validation", "evidence": evidence or {}})
     return folder
 

@@ -1,8 +1,8 @@
 """A small CNN landmark regressor for cohort renders and generated images (64 px, CPU; heat-map + soft-argmax).
 
     >>> reg = train_regressor(images, landmarks, epochs=15, seed=0)   # uint8 (N,64,64,3), (N,68,2) px
-    >>> reg.save("data/processed/quick/phenotypes/regressor.pt")
-    >>> reg = LandmarkRegressor.load(path)
+    >>> reg.save("data/processed/quick/phenotypes/regressor.safetensors")   # + regressor.json, no pickle
+    >>> reg = LandmarkRegressor.load(path)         # an old pickled regressor.pt is refused
     >>> pts = reg.predict(images)                 # (N, 68, 2) pixels of the given images, batched
     >>> pts, face = reg.predict(images, return_score=True)   # + probability that a face is there
 
@@ -31,6 +31,11 @@ from ..cohort.layout import MIRROR
 
 INPUT_SIZE = 64
 N_POINTS = 68
+# What notebook 04 writes under <DATA_DIR>/phenotypes/ (the card regressor.json goes beside it).
+FILE_NAME = "regressor.safetensors"
+KIND = "landmark_regressor"
+REBUILD = ("re-run notebook 04_image_profiles (run_all.sh --only 04 --force) to rebuild it as "
+           "regressor.safetensors + regressor.json")
 
 
 def _cbr(cin, cout, stride=1, dil=1):
@@ -160,20 +165,26 @@ class LandmarkRegressor:
     __call__ = predict
 
     def save(self, path) -> Path:
-        from ..config import atomic_path
+        """Weights to ``path`` (``.safetensors``) and architecture + training record to the ``.json`` beside
+        it, each atomically (:mod:`phenoface.modelio`); returns the weights path."""
+        from ..modelio import save_model
 
-        path = Path(path)
-        with atomic_path(path) as tmp:
-            torch.save({"state_dict": self.net.state_dict(), "width": self.net_width, "arch": self.net.arch,
-                        "meta": self.meta}, tmp)
-        return path
+        return save_model(path, self.net.state_dict(), {"width": self.net_width, "arch": self.net.arch,
+                                                        "meta": self.meta}, kind=KIND)
 
     @classmethod
     def load(cls, path) -> "LandmarkRegressor":
-        blob = torch.load(Path(path), map_location="cpu", weights_only=False)
-        net = LandmarkNet(width=int(blob.get("width", 16)), arch=str(blob.get("arch", "direct")))
-        net.load_state_dict(blob["state_dict"])
-        return cls(net, blob.get("meta", {}))
+        """Read what :meth:`save` wrote, without unpickling; a pickled ``regressor.pt`` is refused."""
+        from ..modelio import ModelFileError, load_model
+
+        state, card = load_model(path, kind=KIND, rebuild=REBUILD)
+        try:
+            net = LandmarkNet(width=int(card["width"]), arch=str(card["arch"]))
+            net.load_state_dict(state)
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise ModelFileError(f"{path} does not hold a landmark regressor this code can read ({exc}); "
+                                 f"{REBUILD}") from None
+        return cls(net, card.get("meta", {}))
 
     def __repr__(self):
         m = self.meta
