@@ -85,7 +85,7 @@ class Param:
             return f"{value!r}: {', '.join(repr(b) for b in bad)} not allowed ({self.allowed()})" if bad else None
         if k == "path":
             if self.must_exist and value and not resolve_param_path(value, base).exists():
-                return f"{value!r} does not exist (looked for {resolve_param_path(value, base)})"
+                return f"{value!r} does not exist (looked for {resolve_param_path(value, base).resolve()})"
             if self.nonempty and not value:
                 return "must not be empty"
             return None

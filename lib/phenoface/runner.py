@@ -253,7 +253,8 @@ def load_profile(profile: str | os.PathLike, notebook_dir: Path, overrides: dict
         params = {**read_profile(params_file), **coerce_overrides(overrides or {})}
         validate(params, notebook_dir, str(params_file))
     except ParameterError as err:
-        raise SystemExit(f"{err}\nNothing was run. Allowed values: README, 'Parameters' (python -m phenoface.params)."
+        raise SystemExit(f"{err}\nNothing was run. What each parameter allows: the README's parameter table, or "
+                         "python -m phenoface.params"
                          ) from None
     return params_file.resolve(), params
 
