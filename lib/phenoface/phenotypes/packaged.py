@@ -1,0 +1,98 @@
+"""The packaged pixel instrument of the quick profile, and the one command that rebuilds it.
+
+Two CPU cores cannot train an instrument good enough for the evaluation's goals inside the quick
+profile's minutes (it needs tens of thousands of renders and about half an hour), so the quick profile
+ships one, as the model issue does for the generator: ``lib/phenoface/assets/instrument_quick/``
+(safetensors + JSON card, 0.6 MB). It is trained on independent-term renders only (seed 3000: never the
+train, validation or test cohorts' people) and notebook 04 still checks it on validation and reports it
+on test like a freshly trained one. Rebuild it, after any change to the renderer, with::
+
+    python -m phenoface.phenotypes.packaged            # about 30 min on 2 cores
+
+The card records the renderer's source digest; loading refuses a checkpoint trained on another
+renderer (its phenotypes would look different), naming this command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import subprocess
+import time
+from pathlib import Path
+
+from .instrument import PhenotypeInstrument, train_instrument
+
+FOLDER = Path(__file__).resolve().parents[1] / "assets" / "instrument_quick"
+# Every file that decides what a render looks like (the terms, the face, the raster, the pose, identities).
+RENDERER_FILES = ("__init__.py", "terms.py", "render.py", "features.py", "raster.py", "layout.py", "independent.py")
+RECIPE = {"n": 48000, "epochs": 10, "width": 16, "seed": 0, "render_seed": 3000, "batch_size": 128, "lr": 3e-3}
+COMMAND = "python -m phenoface.phenotypes.packaged"
+
+
+def renderer_digest() -> str:
+    """sha256 over the renderer's source files (line endings normalised): changes when a render would."""
+    folder = Path(__file__).resolve().parents[1] / "cohort"
+    h = hashlib.sha256()
+    for name in RENDERER_FILES:
+        h.update(name.encode())
+        h.update((folder / name).read_bytes().replace(b"\r\n", b"\n"))
+    return h.hexdigest()[:16]
+
+
+def load_packaged(folder: Path | None = None) -> PhenotypeInstrument:
+    """The packaged instrument; a clear error when it is missing or was trained on another renderer."""
+    folder = Path(folder or FOLDER)
+    if not (folder / "instrument.json").is_file():
+        raise FileNotFoundError(f"No packaged phenotype instrument in {folder}: build it with `{COMMAND}` "
+                                "(about 30 min on 2 cores) or set INSTRUMENT_SOURCE: train")
+    inst = PhenotypeInstrument.load(folder)
+    built_for, now = inst.meta.get("renderer"), renderer_digest()
+    if built_for != now:
+        raise ValueError(f"The packaged phenotype instrument was trained on renderer {built_for}, but the renderer "
+                         f"is now {now} (lib/phenoface/cohort changed): its faces look different. Rebuild it with "
+                         f"`{COMMAND}` (about 30 min on 2 cores) or set INSTRUMENT_SOURCE: train.")
+    return inst
+
+
+def build(folder: Path = FOLDER, progress: bool = True, **recipe) -> PhenotypeInstrument:
+    """Render the training set, train with the recipe, save with a card (command, recipe, renderer digest,
+    commit, seconds)."""
+    from ..cohort.independent import render_independent
+    from ..cohort.terms import TERM_IDS
+
+    r = {**RECIPE, **recipe}
+    t0 = time.perf_counter()
+    images, table = render_independent(r["n"], seed=r["render_seed"], size=64)
+    render_s = time.perf_counter() - t0
+    inst = train_instrument(images, table[TERM_IDS].to_numpy(), table["age"].to_numpy(), epochs=r["epochs"],
+                            width=r["width"], seed=r["seed"], batch_size=r["batch_size"], lr=r["lr"],
+                            progress=progress)
+    inst.meta.update(renderer=renderer_digest(), recipe=r, command=COMMAND, render_seconds=round(render_s, 1),
+                     commit=_commit(), packaged=True)
+    inst.save(folder)
+    return inst
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              cwd=Path(__file__).parent, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog=COMMAND, description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=FOLDER)
+    for name, value in RECIPE.items():
+        ap.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
+    args = vars(ap.parse_args(argv))
+    out = args.pop("out")
+    inst = build(out, **args)
+    print(f"{inst} trained in {inst.meta['train_seconds']:.0f} s on {args['n']} renders; saved to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

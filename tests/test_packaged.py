@@ -1,0 +1,41 @@
+"""The packaged quick-profile instrument: it belongs to this renderer, loads without unpickling, and measures
+fresh renders of new people (a check that fails if the checkpoint or the renderer drifts)."""
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from phenoface.cohort.independent import render_independent
+from phenoface.cohort.terms import TERM_IDS
+from phenoface.phenotypes.packaged import COMMAND, FOLDER, RECIPE, load_packaged, renderer_digest
+
+
+def test_packaged_instrument_belongs_to_this_renderer():
+    card = json.loads((FOLDER / "instrument.json").read_text())
+    assert card["renderer"] == renderer_digest(), f"the renderer changed: rebuild with `{COMMAND}`"
+    assert card["recipe"] == RECIPE and card["train_images"] == RECIPE["n"]
+    assert not [p for p in FOLDER.iterdir() if p.suffix in (".pt", ".pkl", ".ckpt")]
+
+
+def test_packaged_instrument_measures_new_people():
+    images, table = render_independent(512, seed=4242, size=64)  # people none of its training renders show
+    measured = load_packaged().measure(images)
+    r = np.array([np.corrcoef(measured[t], table[t])[0, 1] for t in TERM_IDS])
+    # Floors a little under what it measured when it was built (see its card); a shuffled truth gives ~0.
+    assert np.nanmean(r) > 0.7 and np.sum(r > 0.5) >= len(TERM_IDS) - 3, dict(zip(TERM_IDS, r.round(2)))
+    shuffled = np.array([np.corrcoef(measured[t], np.random.default_rng(0).permutation(table[t]))[0, 1]
+                         for t in TERM_IDS])
+    assert np.abs(shuffled).mean() < 0.1
+
+
+def test_checkpoint_of_another_renderer_is_refused(tmp_path):
+    copy = tmp_path / "inst"
+    shutil.copytree(FOLDER, copy)
+    card = json.loads((copy / "instrument.json").read_text())
+    card["renderer"] = "0000000000000000"
+    (copy / "instrument.json").write_text(json.dumps(card))
+    with pytest.raises(ValueError, match="trained on renderer 0000000000000000.*python -m phenoface.phenotypes.packaged"):
+        load_packaged(copy)
+    with pytest.raises(FileNotFoundError, match="INSTRUMENT_SOURCE: train"):
+        load_packaged(tmp_path / "missing")
