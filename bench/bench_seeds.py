@@ -27,6 +27,7 @@ HEADLINE = {
     "02_kg_profiles": ["link_mrr", "baseline_mrr", "nearest_disease_mrr"],
     "03_llm_profiles": ["grounding_accuracy", "kg_precision", "kg_precision_shuffled"],
     "04_image_profiles": ["image_profile_precision_at_k", "image_profile_precision_at_k_oracle",
+                          "image_profile_precision_at_k_ceiling_oracle",
                           "kg_profile_precision_at_k", "severity_order_accuracy_same_age", "term_intensity_spearman_min",
                           "term_intensity_pearson_min", "age_mae"],
     "07_evaluate": ["recogniser_top1", "recogniser_top1_blur07", "severity_spearman", "severity_spearman_age_only",
