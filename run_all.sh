@@ -33,7 +33,7 @@ while [ $# -gt 0 ]; do
             if [ "$n" -eq 0 ]; then echo "run_all.sh: --only needs one or more notebooks, e.g. --only 00 02" >&2; exit 2; fi ;;
     --force) runner_args+=(--force); shift ;;
     --timeout) runner_args+=(--timeout "${2:?}"); shift 2 ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     *) echo "run_all.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
