@@ -29,16 +29,16 @@ def repo_root() -> Path:
     return Path.cwd()
 
 
-def params_path(profile: str | os.PathLike) -> Path:
-    """``notebooks/params/<profile>.yaml`` for a name, or the file itself for a path to a YAML file, so users
-    can keep profiles of their own."""
+def params_path(profile: str | os.PathLike, folder: Path | None = None) -> Path:
+    """``<folder>/<profile>.yaml`` for a name (``folder`` defaults to ``notebooks/params``), or the file itself
+    for a path to a YAML file, so users can keep profiles of their own."""
     text = str(profile)
     if text.endswith((".yaml", ".yml")) or os.sep in text or "/" in text:
         path = Path(os.path.expanduser(text)).resolve()
         if not path.is_file():
             raise ValueError(f"Profile file {path} does not exist.")
         return path
-    folder = repo_root() / "notebooks" / "params"
+    folder = Path(folder) if folder else repo_root() / "notebooks" / "params"
     path = folder / f"{text}.yaml"
     if not path.is_file():
         known = ", ".join(sorted(p.stem for p in folder.glob("*.yaml")))
@@ -89,6 +89,8 @@ def clean_partials(folder: str | os.PathLike) -> list[Path]:
     if not folder.is_dir():
         return removed
     for path in folder.rglob(f".*{PARTIAL}*"):
+        if not is_partial(path):
+            continue
         try:
             pid = int(path.name.split(PARTIAL, 1)[1].split("-", 1)[0])
         except (IndexError, ValueError):
@@ -97,6 +99,11 @@ def clean_partials(folder: str | os.PathLike) -> list[Path]:
             path.unlink(missing_ok=True)
             removed.append(path)
     return removed
+
+
+def is_partial(path: Path) -> bool:
+    """Whether ``path`` is an ``atomic_path`` temp file (never a finished artifact)."""
+    return path.name.startswith(".") and PARTIAL in path.name
 
 
 def _alive(pid: int) -> bool:

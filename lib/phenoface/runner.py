@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from .config import PARTIAL, atomic_path, clean_partials, params_path, repo_root, write_json
+from .config import atomic_path, clean_partials, is_partial, params_path, repo_root, write_json
 from .params import BY_NAME, ParameterError, coerce_overrides, read_profile, resolve_param_path, validate
 from .report import build_index, read_status, reports_dir
 
@@ -102,7 +102,7 @@ def artifacts_since(folder: Path, since: float) -> dict[str, list[int]]:
     found = {}
     if folder.is_dir():
         for path in folder.rglob("*"):
-            if path.is_file() and not (path.name.startswith(".") and PARTIAL in path.name):
+            if path.is_file() and not is_partial(path):
                 st = path.stat()
                 if st.st_mtime >= since - 1:
                     found[path.relative_to(folder).as_posix()] = [st.st_size, st.st_mtime_ns]
@@ -237,18 +237,10 @@ def step_lock(out_root: Path, stem: str) -> Iterator[None]:
 
 def load_profile(profile: str | os.PathLike, notebook_dir: Path, overrides: dict | None) -> tuple[Path, dict]:
     """The profile's file and its parameters with ``overrides`` applied, checked against the schema."""
-    if notebook_dir is not None and not any(s in str(profile) for s in ("/", os.sep)) \
-            and not str(profile).endswith((".yaml", ".yml")):
-        params_file = notebook_dir / "params" / f"{profile}.yaml"
-        if not params_file.is_file():
-            known = ", ".join(sorted(p.stem for p in (notebook_dir / "params").glob("*.yaml")))
-            raise SystemExit(f"Unknown profile {profile!r}: no {params_file}. Known profiles: {known}; "
-                             "or give a path to a YAML file.")
-    else:
-        try:
-            params_file = params_path(profile)
-        except ValueError as err:
-            raise SystemExit(str(err)) from None
+    try:
+        params_file = params_path(profile, notebook_dir / "params")
+    except ValueError as err:
+        raise SystemExit(str(err)) from None
     try:
         params = {**read_profile(params_file), **coerce_overrides(overrides or {})}
         validate(params, notebook_dir, str(params_file))
