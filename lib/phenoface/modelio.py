@@ -72,8 +72,7 @@ def is_pickle_file(path: str | os.PathLike) -> bool:
 
 def check_not_pickle(path: str | os.PathLike, rebuild: str = "") -> None:
     """Refuse ``path`` (:class:`UnsafeModelFile`) if it is named or starts like a pickle-based file."""
-    path = Path(path)
-    if path.suffix.lower() in PICKLE_SUFFIXES or (path.is_file() and is_pickle_file(path)):
+    if is_pickle_file(path):
         refuse_pickle(path, rebuild)
 
 
