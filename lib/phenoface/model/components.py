@@ -1,0 +1,75 @@
+"""Stable Diffusion's shape from diffusers components, built from config: an ``AutoencoderKL`` and a
+``UNet2DConditionModel`` whose cross-attention reads the conditioning tokens.
+
+Sizes (``SIZES``): ``quick`` for 64 px on CPU, ``tiny`` for tests (seconds). At 64 px a phenotype is a
+few pixels, so the quick autoencoder downsamples only 4x (16 x 16 latent) and keeps 8 channels rather
+than SD's f = 8 x 4 channels, which was made for 512 px photographs (see the model issue's measurements).
+"""
+
+from __future__ import annotations
+
+import copy
+
+SIZES = {
+    "quick": {
+        "autoencoder": {"block_out_channels": [32, 64, 128], "latent_channels": 8, "layers_per_block": 1,
+                        "norm_num_groups": 16},
+        "unet": {"block_out_channels": [64, 128, 128], "layers_per_block": 1, "attention_head_dim": 8,
+                 "norm_num_groups": 32, "down": ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"]},
+        "cond_dim": 128,
+    },
+    "tiny": {
+        "autoencoder": {"block_out_channels": [8, 16], "latent_channels": 4, "layers_per_block": 1,
+                        "norm_num_groups": 4},
+        "unet": {"block_out_channels": [16, 32], "layers_per_block": 1, "attention_head_dim": 4,
+                 "norm_num_groups": 8, "down": ["CrossAttnDownBlock2D", "DownBlock2D"]},
+        "cond_dim": 16,
+    },
+}
+UP = {"CrossAttnDownBlock2D": "CrossAttnUpBlock2D", "DownBlock2D": "UpBlock2D"}
+
+
+def size_config(size: str | dict) -> dict:
+    if isinstance(size, dict):
+        return copy.deepcopy(size)
+    if size not in SIZES:
+        raise ValueError(f"unknown model size {size!r}; known: {', '.join(SIZES)}")
+    return copy.deepcopy(SIZES[size])
+
+
+def autoencoder_config(cfg: dict, image_size: int) -> dict:
+    a = cfg["autoencoder"]
+    n = len(a["block_out_channels"])
+    return {"in_channels": 3, "out_channels": 3, "down_block_types": ["DownEncoderBlock2D"] * n,
+            "up_block_types": ["UpDecoderBlock2D"] * n, "block_out_channels": list(a["block_out_channels"]),
+            "layers_per_block": a["layers_per_block"], "latent_channels": a["latent_channels"],
+            "norm_num_groups": a["norm_num_groups"], "sample_size": image_size, "mid_block_add_attention": False}
+
+
+def latent_size(cfg: dict, image_size: int) -> int:
+    return image_size // 2 ** (len(cfg["autoencoder"]["block_out_channels"]) - 1)
+
+
+def unet_config(cfg: dict, image_size: int) -> dict:
+    u, ch = cfg["unet"], cfg["autoencoder"]["latent_channels"]
+    return {"sample_size": latent_size(cfg, image_size), "in_channels": ch, "out_channels": ch,
+            "down_block_types": list(u["down"]), "up_block_types": [UP[b] for b in reversed(u["down"])],
+            "block_out_channels": list(u["block_out_channels"]), "layers_per_block": u["layers_per_block"],
+            "cross_attention_dim": cfg["cond_dim"], "attention_head_dim": u["attention_head_dim"],
+            "norm_num_groups": u["norm_num_groups"]}
+
+
+def build_autoencoder(config: dict):
+    from diffusers import AutoencoderKL
+
+    return AutoencoderKL(**config)
+
+
+def build_unet(config: dict):
+    from diffusers import UNet2DConditionModel
+
+    return UNet2DConditionModel(**config)
+
+
+def n_params(module) -> int:
+    return sum(p.numel() for p in module.parameters())

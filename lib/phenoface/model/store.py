@@ -1,0 +1,141 @@
+"""The model folder notebook 05 writes (``<DATA_DIR>/model``) and :func:`load_model`, which reads it.
+
+Three safetensors files with JSON cards (through :mod:`phenoface.modelio`: nothing is unpickled) and a
+``card.json`` that says how the model was made (code commit, fingerprint, parameters, seed, steps,
+hardware, wall time, the training log and the figures it reached)::
+
+    autoencoder.safetensors/.json   the AutoencoderKL (config in the card)
+    unet.safetensors/.json          the UNet2DConditionModel (EMA weights)
+    conditioning.safetensors/.json  the ConditionEncoder and the disease table (KG embeddings, profiles)
+    card.json
+
+The **fingerprint** hashes the cohort renderer and the model code: a model made by other code draws other
+faces or reads its weights differently, so :func:`check_fingerprint` refuses it, naming the command that
+remakes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from .. import modelio
+from ..config import write_json
+from .data import DiseaseTable
+
+KIND = "phenoface_diffusion"
+REBUILD = ("re-run notebook 05_train_conditioned_diffusion (./run_all.sh --only 05 --force; "
+           "with TRAIN_MODEL: true it trains, otherwise it installs the shipped checkpoint)")
+MODEL_FILES = ("conditioning/__init__.py", "model/components.py", "model/autoencoder.py", "model/diffusion.py",
+               "model/data.py")
+
+
+def fingerprint() -> str:
+    """sha256 over the renderer digest and the model code (line endings normalised)."""
+    from ..phenotypes.packaged import renderer_digest
+
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256(renderer_digest().encode())
+    for name in MODEL_FILES:
+        h.update(name.encode())
+        h.update((root / name).read_bytes().replace(b"\r\n", b"\n"))
+    return h.hexdigest()[:16]
+
+
+class ModelMismatch(ValueError):
+    """A model folder made by other code (renderer or model): refused, never used silently."""
+
+
+@dataclass
+class ConditionedModel:
+    """What generation needs: autoencoder, UNet, condition encoder, the disease table and the card."""
+
+    vae: torch.nn.Module
+    unet: torch.nn.Module
+    encoder: torch.nn.Module
+    diseases: DiseaseTable
+    latent_scale: float
+    image_size: int
+    scheduler: dict
+    card: dict = field(default_factory=dict)
+
+    @property
+    def prediction_type(self) -> str:
+        return self.scheduler.get("prediction_type", "epsilon")
+
+    def __repr__(self):
+        n = sum(p.numel() for m in (self.vae, self.unet, self.encoder) for p in m.parameters())
+        return (f"ConditionedModel({self.image_size} px, {n / 1e6:.1f} M parameters, {len(self.diseases.ids)} diseases, "
+                f"{self.card.get('source', 'unknown source')})")
+
+
+def _state(module, dtype) -> dict:
+    return {k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v) for k, v in module.state_dict().items()}
+
+
+def save_model(folder, module, diseases: DiseaseTable, card: dict, image_size: int, dtype=None) -> Path:
+    """Write a trained :class:`~phenoface.model.diffusion.DiffusionModule` (its EMA weights) to ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    hp = module.hparams
+    ema = module.ema.module
+    modelio.save_model(folder / "autoencoder.safetensors", _state(module.vae, dtype), {"config": dict(hp.vae_config)},
+                       kind=KIND + "/autoencoder")
+    modelio.save_model(folder / "unet.safetensors", _state(ema["unet"], dtype), {"config": dict(hp.unet_config)},
+                       kind=KIND + "/unet")
+    cond = {f"encoder.{k}": v for k, v in _state(ema["encoder"], dtype).items()}
+    cond |= {"diseases.embedding": torch.as_tensor(diseases.embedding), "diseases.profile": torch.as_tensor(diseases.profile)}
+    modelio.save_model(folder / "conditioning.safetensors", cond,
+                       {"kg_dim": int(hp.kg_dim), "disease_ids": list(diseases.ids), "disease_names": diseases.names or {}},
+                       kind=KIND + "/conditioning")
+    scheduler = {**dict(module.noise_scheduler.config)}
+    scheduler = {k: v for k, v in scheduler.items() if not k.startswith("_")}
+    write_json(folder / "card.json", {**card, "kind": KIND, "fingerprint": card.get("fingerprint") or fingerprint(),
+                                      "image_size": int(image_size), "latent_scale": float(hp.latent_scale),
+                                      "scheduler": scheduler})
+    return folder
+
+
+def check_fingerprint(card: dict, folder) -> None:
+    now = fingerprint()
+    if card.get("fingerprint") != now:
+        raise ModelMismatch(f"{folder} was made by other code (fingerprint {card.get('fingerprint')}; this code is {now}): "
+                            f"the renderer or the model changed, so its weights no longer fit. Retrain: {REBUILD}.")
+
+
+def load_model(path, check: bool = True, dtype=torch.float32) -> ConditionedModel:
+    """The model in ``path`` (a folder notebook 05 wrote), in eval mode; ``check`` refuses a fingerprint mismatch."""
+    from ..conditioning import ConditionEncoder
+    from .components import build_autoencoder, build_unet
+
+    folder = Path(path)
+    card_path = folder / "card.json"
+    if not card_path.is_file():
+        raise FileNotFoundError(f"No generator in {folder} (card.json missing): {REBUILD}")
+    card = modelio.read_card(card_path)
+    if card.get("kind") != KIND:
+        raise modelio.ModelFileError(f"{card_path} is not a phenoface diffusion model card; {REBUILD}")
+    if check:
+        check_fingerprint(card, folder)
+    parts = {}
+    for name in ("autoencoder", "unet", "conditioning"):
+        parts[name] = modelio.load_model(folder / f"{name}.safetensors", kind=f"{KIND}/{name}", rebuild=REBUILD)
+    (vae_t, vae_c), (unet_t, unet_c), (cond_t, cond_c) = parts["autoencoder"], parts["unet"], parts["conditioning"]
+    f32 = lambda d: {k: torch.as_tensor(v).to(dtype) if torch.as_tensor(v).is_floating_point() else torch.as_tensor(v)  # noqa: E731
+                     for k, v in d.items()}
+    vae = build_autoencoder(vae_c["config"])
+    vae.load_state_dict(f32(vae_t))
+    unet = build_unet(unet_c["config"])
+    unet.load_state_dict(f32(unet_t))
+    enc_state = f32({k[len("encoder."):]: v for k, v in cond_t.items() if k.startswith("encoder.")})
+    encoder = ConditionEncoder(unet_c["config"]["cross_attention_dim"], cond_c["kg_dim"], enc_state["term_text"])
+    encoder.load_state_dict(enc_state)
+    diseases = DiseaseTable(cond_c["disease_ids"], torch.as_tensor(cond_t["diseases.embedding"]).float().numpy(),
+                            torch.as_tensor(cond_t["diseases.profile"]).float().numpy(), cond_c.get("disease_names"))
+    for m in (vae, unet, encoder):
+        m.eval().requires_grad_(False)
+    return ConditionedModel(vae, unet, encoder, diseases, float(card["latent_scale"]), int(card["image_size"]),
+                            dict(card["scheduler"]), card)

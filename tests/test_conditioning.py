@@ -1,0 +1,74 @@
+import numpy as np
+import pytest
+import torch
+
+from phenoface.cohort.terms import TERM_IDS
+from phenoface.conditioning import GROUPS, Condition, ConditionEncoder, drop_groups, sex_code
+
+T = len(TERM_IDS)
+
+
+def _encoder(dim=8, kg=4):
+    torch.manual_seed(0)
+    text = np.random.default_rng(0).normal(size=(T, 384)).astype(np.float32)
+    return ConditionEncoder(dim, kg, text)
+
+
+def _cond(n=3, kg=4):
+    rng = np.random.default_rng(1)
+    emb = rng.normal(size=(n, kg))
+    emb[0] = 0  # first row: no disease
+    prof = rng.random((n, T))
+    prof[0] = 0
+    return Condition.from_arrays(emb, prof, rng.random((n, T)), [3.0, 30.0, 60.0][:n], ["F", "M", "x"][:n], [0, 0.5, 1][:n])
+
+
+def test_tokens_have_the_documented_layout():
+    enc = _encoder()
+    out = enc(_cond())
+    assert out.shape == (3, enc.n_tokens, 8) == (3, 5 + T, 8)
+    assert enc.token_layout()[0] == "disease" and enc.token_layout()[-1] == "severity"
+    assert len(enc.token_layout()) == enc.n_tokens
+
+
+def test_no_disease_uses_the_null_token_and_sex_codes():
+    c = _cond()
+    assert not c.keep[0, GROUPS.index("disease")] and c.keep[1, GROUPS.index("disease")]
+    assert list(sex_code(["F", "m", "?", None])) == [0, 1, 2, 2]
+
+
+def test_a_dropped_group_changes_only_its_tokens():
+    enc = _encoder()
+    c = _cond()
+    a = enc(c)
+    b = enc(c.only([g for g in GROUPS if g != "age"]))
+    age_tok = enc.n_tokens - 3
+    assert not torch.allclose(a[:, age_tok], b[:, age_tok])
+    keep = [i for i in range(enc.n_tokens) if i != age_tok]
+    assert torch.allclose(a[:, keep], b[:, keep])
+    # every row without age reads the same (null) age token
+    assert torch.allclose(b[0, age_tok], b[2, age_tok])
+
+
+def test_term_weight_scales_its_token_and_ages_are_smooth():
+    enc = _encoder()
+    c = _cond(2)
+    c.terms[:] = 0
+    base = enc(c)
+    c.terms[:, 0] = 1.0
+    moved = enc(c)
+    assert not torch.allclose(base[:, 2], moved[:, 2]) and torch.allclose(base[:, 3:], moved[:, 3:])
+    ages = torch.linspace(0, 80, 81)
+    toks = enc.age((ages / 80).float())
+    steps = (toks[1:] - toks[:-1]).norm(dim=1)
+    assert steps.max() < 10 * steps.median()  # no jumps between neighbouring ages
+
+
+def test_condition_dropout_rates():
+    c = Condition.cat([_cond()] * 400)
+    g = torch.Generator().manual_seed(0)
+    d = drop_groups(c, 0.2, 0.0, g)
+    rate = 1 - d.keep[:, GROUPS.index("age")].float().mean().item()
+    assert 0.15 < rate < 0.25
+    assert not drop_groups(c, 0.0, 1.0, g).keep.any()
+    assert torch.equal(drop_groups(c, 0.0, 0.0, g).keep, c.keep)

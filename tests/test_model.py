@@ -1,0 +1,119 @@
+"""The generator's training path on a tiny model (seconds): Lightning fit, resume, refusal of another
+configuration, the NaN stop, the model folder round trip and its fingerprint, and DDP on two CPU processes."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from phenoface import modelio
+from phenoface.model import ModelMismatch, load_model
+from phenoface.model.train import CheckpointMismatch, main, read_log
+
+ARGS = ["--faces", "40", "--image-size", "32", "--ae-steps", "4", "--unet-steps", "4", "--batch-size", "8"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("gen")
+    assert main(["--out", str(out), *ARGS]) == 0
+    return out
+
+
+def test_model_folder_round_trip(trained):
+    m = load_model(trained / "model")
+    files = sorted(p.name for p in (trained / "model").iterdir())
+    assert files == ["autoencoder.json", "autoencoder.safetensors", "card.json", "conditioning.json",
+                     "conditioning.safetensors", "unet.json", "unet.safetensors"]
+    card = json.loads((trained / "model" / "card.json").read_text())
+    assert card["unet"]["steps"] == 4 and card["autoencoder"]["steps"] == 4 and card["source"] == "trained"
+    assert m.image_size == 32 and m.latent_scale > 0 and len(m.diseases.ids) > 0
+    # the saved UNet predicts what a second load predicts (nothing random in loading)
+    m2 = load_model(trained / "model")
+    x = torch.randn(2, m.unet.config.in_channels, m.unet.config.sample_size, m.unet.config.sample_size)
+    h = torch.randn(2, 5, m.unet.config.cross_attention_dim)
+    assert torch.equal(m.unet(x, 10, encoder_hidden_states=h).sample, m2.unet(x, 10, encoder_hidden_states=h).sample)
+
+
+def test_fingerprint_mismatch_is_refused(trained, tmp_path):
+    import shutil
+
+    folder = tmp_path / "model"
+    shutil.copytree(trained / "model", folder)
+    card = json.loads((folder / "card.json").read_text())
+    card["fingerprint"] = "0" * 16
+    (folder / "card.json").write_text(json.dumps(card))
+    with pytest.raises(ModelMismatch, match="Retrain: re-run notebook 05"):
+        load_model(folder)
+    assert load_model(folder, check=False).image_size == 32
+
+
+def test_missing_or_pickled_model_is_refused(tmp_path):
+    with pytest.raises(FileNotFoundError, match="notebook 05"):
+        load_model(tmp_path / "nowhere")
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "card.json").write_text(json.dumps({"kind": "phenoface_diffusion", "fingerprint": "x"}))
+    torch.save({"a": torch.zeros(1)}, tmp_path / "m" / "unet.pt")
+    with pytest.raises((modelio.UnsafeModelFile, FileNotFoundError, ModelMismatch)):
+        load_model(tmp_path / "m")
+
+
+def test_resume_continues_and_another_configuration_is_refused(trained):
+    before = sorted(p.name for p in (trained / "unet").iterdir())
+    with pytest.raises(CheckpointMismatch, match="differs in: batch_size"):
+        main(["--out", str(trained), *ARGS[:-1], "4"])
+    assert sorted(p.name for p in (trained / "unet").iterdir()) == before  # nothing overwritten
+
+
+def test_resume_from_last_checkpoint(tmp_path):
+    from phenoface.model.autoencoder import AutoencoderModule
+    from phenoface.model.components import autoencoder_config, size_config
+    from phenoface.model.data import FaceDataModule
+    from phenoface.model.train import fit
+
+    images = np.random.default_rng(0).integers(0, 255, (24, 16, 16, 3), dtype=np.uint8)
+    cond = {"age": np.zeros(24, np.float32)}
+    cfg = autoencoder_config(size_config("tiny"), 16)
+    kw = dict(progress=False, every=1, accelerator="cpu", devices=1)
+    first = fit(AutoencoderModule(cfg, total_steps=8), FaceDataModule(images, cond, key="image", batch_size=4),
+                tmp_path, {"seed": 0}, 4, **kw)
+    assert first["steps"] == 4 and not first["resumed"] and (tmp_path / "last.ckpt").is_file()
+    # the same configuration with more steps: picks up at step 4, and the log keeps both pieces
+    again = fit(AutoencoderModule(cfg, total_steps=8), FaceDataModule(images, cond, key="image", batch_size=4),
+                tmp_path, {"seed": 0}, 6, **kw)
+    assert again["resumed"] and again["steps"] == 6
+    steps = [s for s, loss in zip(read_log(tmp_path)["step"], read_log(tmp_path)["ae_loss"]) if loss == loss]
+    assert steps[0] < 4 <= steps[-1]
+
+
+def test_nan_loss_stops_with_a_message():
+    from phenoface.conditioning import term_text_embeddings
+    from phenoface.model.components import autoencoder_config, size_config, unet_config
+    from phenoface.model.diffusion import DiffusionModule
+
+    cfg = size_config("tiny")
+    dm = DiffusionModule(autoencoder_config(cfg, 16), unet_config(cfg, 16), 4, term_text_embeddings())
+    n, c, s = 2, dm.unet.config.in_channels, dm.unet.config.sample_size
+    batch = {"latent": torch.full((n, c, s, s), float("nan")), "disease_emb": torch.zeros(n, 4),
+             "profile": torch.zeros(n, 21), "terms": torch.zeros(n, 21), "age": torch.ones(n),
+             "sex": torch.zeros(n, dtype=torch.long), "severity": torch.zeros(n)}
+    with pytest.raises(FloatingPointError, match="stopped before writing NaN weights"):
+        dm.training_step(batch, 0)
+
+
+@pytest.mark.slow
+def test_ddp_on_two_cpu_processes(tmp_path):
+    """The same Trainer call runs data-parallel: two gloo processes, a few steps, one model folder."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "lib")}
+    r = subprocess.run([sys.executable, "-m", "phenoface.model.train", "--out", str(tmp_path), "--faces", "32",
+                        "--ae-steps", "2", "--unet-steps", "2", "--devices", "2", "--strategy", "ddp"],
+                       capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    result = json.loads(r.stdout.strip().splitlines()[-1])
+    assert result["unet"]["world_size"] == 2 and result["autoencoder"]["world_size"] == 2
+    assert load_model(tmp_path / "model").image_size == 32

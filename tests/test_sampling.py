@@ -1,0 +1,84 @@
+"""Generation from a tiny trained model: determinism, guidance arithmetic, schedulers, bad input."""
+
+import numpy as np
+import pytest
+import torch
+
+from phenoface.model import load_model
+from phenoface.model.train import main
+from phenoface.sampling import SCHEDULERS, concepts, generate, profile_terms
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    out = tmp_path_factory.mktemp("gen")
+    main(["--out", str(out), "--faces", "40", "--image-size", "32", "--ae-steps", "3", "--unet-steps", "3"])
+    return load_model(out / "model")
+
+
+def test_generate_is_deterministic_per_seed(model):
+    d = model.diseases.ids[0]
+    a = generate(model, disease=d, terms={"HP:0000316": 1.0}, age=8.0, sex="F", severity=1.0, n=3, seed=0, steps=4)
+    b = generate(model, disease=d, terms={"HP:0000316": 1.0}, age=8.0, sex="F", severity=1.0, n=3, seed=0, steps=4)
+    c = generate(model, disease=d, terms={"HP:0000316": 1.0}, age=8.0, sex="F", severity=1.0, n=3, seed=1, steps=4)
+    assert a.shape == (3, 32, 32, 3) and a.dtype == np.uint8
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+def test_every_scheduler_and_negation_run(model):
+    for s in SCHEDULERS:
+        assert generate(model, disease="UNAFFECTED", n=2, steps=3, scheduler=s).shape == (2, 32, 32, 3)
+    pos = generate(model, terms={"HP:0000316": 1.0}, n=2, steps=3, seed=0, return_latents=True)
+    neg = generate(model, terms={"HP:0000316": -1.0}, n=2, steps=3, seed=0, return_latents=True)
+    assert not torch.allclose(pos, neg)
+
+
+def test_concepts_follow_composable_diffusion(model):
+    d = model.diseases.ids[0]
+    null, ctx, parts = concepts(model, 2, d, {"HP:0000316": 0.5, "HP:0000286": -2.0}, 8.0, "M", 0.7, "UNAFFECTED")
+    assert not null.keep.any()
+    assert ctx.keep[:, [3, 4]].all() and not ctx.keep[:, [0, 1, 2, 5]].any()  # age and sex only
+    assert [w for _, w in parts] == [1.0, 1.0, -1.0, -1.0]  # disease, +term, -term, -UNAFFECTED
+    term_cond = parts[2][0]
+    assert float(term_cond.terms.max()) == 1.0  # |-2| capped at intensity 1, sign kept as the weight
+    assert float(parts[0][0].severity[0]) == pytest.approx(0.7) and float(parts[3][0].severity[0]) == 0.0
+
+
+def test_guidance_one_with_one_concept_is_that_conditional_prediction(model):
+    """g = 1 and a single disease concept: eps = eps(context + disease), the plain conditional model."""
+    d = model.diseases.ids[0]
+    a = generate(model, disease=d, n=2, steps=3, seed=0, guidance=1.0, return_latents=True)
+    null, ctx, parts = concepts(model, 2, d, None, 30.0, "F", 1.0, None)
+    from phenoface.sampling import make_scheduler
+
+    sched = make_scheduler(model.scheduler)
+    sched.set_timesteps(3)
+    g = torch.Generator().manual_seed(0)
+    c, s = model.unet.config.in_channels, model.unet.config.sample_size
+    lat = torch.randn((2, c, s, s), generator=g) * sched.init_noise_sigma
+    h = model.encoder(parts[0][0])
+    with torch.no_grad():
+        for t in sched.timesteps:
+            e = model.unet(sched.scale_model_input(lat, t), t, encoder_hidden_states=h).sample
+            lat = sched.step(e, t, lat, generator=g).prev_sample
+    assert torch.allclose(a, lat, atol=1e-4)
+
+
+def test_bad_requests_are_refused_with_the_valid_range(model):
+    with pytest.raises(KeyError, match="the model knows UNAFFECTED"):
+        generate(model, disease="OMIM:000000", n=1)
+    with pytest.raises(KeyError, match="renderable terms: HP:0000316 \\(Hypertelorism\\)"):
+        generate(model, terms={"HP:9999999": 1.0}, n=1)
+    for kw, msg in (({"guidance": 31}, "valid 0.0 to 30.0"), ({"steps": 0}, "valid 1 to 1000"),
+                    ({"severity": 1.5}, "valid 0.0 to 1.0"), ({"age": -1}, "valid 0.0 to 100.0")):
+        with pytest.raises(ValueError, match=msg):
+            generate(model, n=1, **kw)
+    with pytest.raises(ValueError, match="unknown scheduler"):
+        generate(model, n=1, steps=2, scheduler="euler")
+
+
+def test_profile_terms_rank_the_disease_profile(model):
+    d = model.diseases.ids[0]
+    w = profile_terms(model, d)
+    assert list(w.values()) == sorted(w.values(), reverse=True) and all(v >= 0.05 for v in w.values())
+    assert len(profile_terms(model, d, top_k=2)) <= 2
