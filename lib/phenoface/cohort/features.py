@@ -52,10 +52,11 @@ def _eye(cv: Canvas, f, eye, sgn, brow, ew):
         ry_ = (0.004 + 0.024 * epi) * sc
         w = bt(np.minimum(1, 3 * epi))
         fold = r.ellipse(bt(cx_), bt(cy_), bt(rx_), bt(ry_)) * w
-        r.blend(fold, f.skin_c * 0.93)
+        r.blend(fold, (f.skin_c + 0.08).clamp(max=1))  # a fold catches light: lighter than the skin around
         ring = (r.ellipse(bt(cx_), bt(cy_), bt(rx_ + 0.006 * sc), bt(ry_ + 0.004 * sc)) - fold).clamp(0, 1)
         ring = ring * (sgn * (r.X - bt(cx_)) > 0).float()
-        r.scale(1 - 0.6 * ring * w)
+        # a fixed dark crease, not a relative one: a relative shade all but vanished on dark skin
+        r.blend(ring * w * 0.85, rgb(np.tile([0.12, 0.06, 0.05], (n, 1))))
 
 
 def eyes(cv: Canvas, f):

@@ -187,23 +187,27 @@ def _erythema(r: Region, f: Face, fcx, shade, face_col):
 
 
 def _nodules(r: Region, f: Face, face_col):
-    """Raised brownish bumps at identity-fixed positions."""
+    """Raised bumps at identity-fixed positions, drawn as relief: a brownish shadow below-right and a
+    highlight above-left, both fixed shifts in colour, so a nodule of one amount shows the same on every
+    skin tone (a tint relative to the skin colour vanished on dark skin and tied the term's scale to tone)."""
     nod = f.tex["nodule"]
     if not np.any(nod > 0):
         return face_col
     pos = f.p["nodule_pos"]  # (N, K, 2) template units
     npx = f.px(pos)
-    bump = torch.zeros(face_col.shape[:-1])
-    hl = torch.zeros_like(bump)
+    shadow = torch.zeros(face_col.shape[:-1])
+    hl = torch.zeros_like(shadow)
     rad = (0.012 + 0.02 * nod) * f.sc
     for k in range(pos.shape[1]):
         rr = bt(rad * (0.7 + 0.6 * ((k * 0.37) % 1)))
-        bump = bump + r.gauss(bt(npx[:, k, 0]), bt(npx[:, k, 1]), rr, rr)
-        hl = hl + r.gauss(bt(npx[:, k, 0] - 0.3 * rad), bt(npx[:, k, 1] - 0.3 * rad), rr * 0.45, rr * 0.45)
-    w = bt(np.minimum(1, 2 * nod))
-    bump, hl = (bump * w).clamp(max=1), (hl * w).clamp(max=1)
-    face_col = face_col + (bump * 0.8).unsqueeze(-1) * (rgb([0.55, 0.33, 0.25]) * f.skin_c * 1.6 - face_col)
-    return face_col + (hl * 0.35).unsqueeze(-1) * (1.0 - face_col)
+        shadow = shadow + r.gauss(bt(npx[:, k, 0] + 0.25 * rad), bt(npx[:, k, 1] + 0.25 * rad), rr, rr)
+        hl = hl + r.gauss(bt(npx[:, k, 0] - 0.3 * rad), bt(npx[:, k, 1] - 0.3 * rad), rr * 0.55, rr * 0.55)
+    # linear in the amount (a visible floor for any nodule): the radius grows with it as well
+    w = bt(np.where(nod > 0, 0.35 + 0.65 * nod, 0.0))
+    shadow, hl = (shadow * w).clamp(max=1), (hl * w).clamp(max=1)
+    # absolute, not relative, shifts: the same relief on every skin tone (clipped at black and white)
+    face_col = face_col - shadow.unsqueeze(-1) * rgb([0.16, 0.22, 0.24])  # brownish: less red taken
+    return (face_col + (0.22 * hl).unsqueeze(-1)).clamp(0, 1)
 
 
 def face_skin(cv: Canvas, f: Face):

@@ -140,8 +140,8 @@ def apply_terms(lm: np.ndarray, amounts: dict) -> np.ndarray:
     mc = lm[:, MOUTH].mean(1)
     scale_about(lm, MOUTH, mc, mw, np.ones(n))
     tl = a["HP:0000179"]
-    lm[:, 55:60, 1] += (0.035 * tl[:, None]) * np.array([0.5, 0.85, 1.0, 0.85, 0.5])
-    lm[:, 6:11, 1] += 0.015 * tl[:, None]
+    lm[:, 55:60, 1] += (0.055 * tl[:, None]) * np.array([0.5, 0.85, 1.0, 0.85, 0.5])
+    lm[:, 6:11, 1] += 0.025 * tl[:, None]
     gap = np.maximum(0.05 * a["HP:0000158"], 0.035 * a["HP:0010808"])
     lm[:, [65, 66, 67], 1] += gap[:, None] * np.array([0.8, 1.0, 0.8])
     lm[:, 55:60, 1] += gap[:, None] * np.array([0.5, 0.85, 1.0, 0.85, 0.5])
