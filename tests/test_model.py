@@ -117,3 +117,38 @@ def test_ddp_on_two_cpu_processes(tmp_path):
     result = json.loads(r.stdout.strip().splitlines()[-1])
     assert result["unet"]["world_size"] == 2 and result["autoencoder"]["world_size"] == 2
     assert load_model(tmp_path / "model").image_size == 32
+
+
+def test_fp16_copy_loads_and_predicts_close(trained, tmp_path):
+    from phenoface.model.store import convert
+
+    convert(trained / "model", tmp_path / "half")
+    size = lambda f: sum(p.stat().st_size for p in f.glob("*.safetensors"))  # noqa: E731
+    assert size(tmp_path / "half") < 0.6 * size(trained / "model")
+    a, b = load_model(trained / "model"), load_model(tmp_path / "half")
+    x = torch.randn(1, a.unet.config.in_channels, a.unet.config.sample_size, a.unet.config.sample_size)
+    h = torch.randn(1, 5, a.unet.config.cross_attention_dim)
+    pa, pb = a.unet(x, 10, encoder_hidden_states=h).sample, b.unet(x, 10, encoder_hidden_states=h).sample
+    assert torch.allclose(pa, pb, atol=1e-2) and not torch.equal(pa, pb)
+
+
+def test_sample_grid_callback_draws_from_the_ema(trained, tmp_path):
+    from phenoface.conditioning import term_text_embeddings
+    from phenoface.model.callbacks import SampleGrid
+    from phenoface.model.components import autoencoder_config, size_config, unet_config
+    from phenoface.model.diffusion import DiffusionModule
+
+    m = load_model(trained / "model")
+    cfg = size_config("tiny")
+    dm = DiffusionModule(autoencoder_config(cfg, 32), unet_config(cfg, 32), m.diseases.kg_dim, term_text_embeddings())
+    path = SampleGrid(tmp_path, m.diseases, 32, every=1, steps=2, max_rows=3).save(dm, 7)
+    assert path.name == "step_0000007.png" and path.stat().st_size > 1000
+
+
+def test_training_set_needs_the_run_artifacts(tmp_path):
+    from phenoface.model.pipeline import install_shipped, training_set
+
+    with pytest.raises((FileNotFoundError, KeyError)):
+        training_set(tmp_path)
+    with pytest.raises(FileNotFoundError, match="No shipped generator checkpoint"):
+        install_shipped(tmp_path / "model", source=tmp_path / "missing")

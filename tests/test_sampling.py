@@ -82,3 +82,47 @@ def test_profile_terms_rank_the_disease_profile(model):
     w = profile_terms(model, d)
     assert list(w.values()) == sorted(w.values(), reverse=True) and all(v >= 0.05 for v in w.values())
     assert len(profile_terms(model, d, top_k=2)) <= 2
+
+
+def test_shared_noise_series_differ_only_by_condition(model):
+    from phenoface.sampling.cohort import series, zero_shot_pairs
+
+    same = generate(model, disease=model.diseases.ids[0], severity=np.array([0.5, 0.5]), n=2, seed=3, steps=3,
+                    shared_noise=True)
+    assert np.array_equal(same[0], same[1])  # same noise, same condition: the same face
+    imgs, table = series(model, {"a": ("severity", model.diseases.ids[0]), "t": ("term", "HP:0000316")},
+                         [0.0, 1.0], seeds=[0, 1], steps=2)
+    assert imgs.shape[0] == len(table) == 8 and set(table["series"]) == {"a|0", "a|1", "t|0", "t|1"}
+    with pytest.raises(ValueError, match="unknown series kind"):
+        series(model, {"x": ("age", 3)}, [0.0], seeds=[0], steps=2)
+    drawn, control, zt = zero_shot_pairs(model, model.diseases.ids[0], 3, steps=2)
+    assert drawn.shape == control.shape == (3, 32, 32, 3) and list(zt["disease_id"].unique()) == [model.diseases.ids[0]]
+
+
+def test_per_face_conditions_and_term_signs(model):
+    imgs = generate(model, terms={"HP:0000316": np.array([0.2, 1.0])}, age=np.array([3.0, 40.0]), sex=["F", "M"],
+                    n=2, steps=2)
+    assert imgs.shape == (2, 32, 32, 3)
+    with pytest.raises(ValueError, match="both signs"):
+        generate(model, terms={"HP:0000316": np.array([0.5, -0.5])}, n=2, steps=2)
+    with pytest.raises(ValueError, match="2 values for n = 3"):
+        generate(model, age=[3.0, 4.0], n=3, steps=2)
+
+
+def test_generated_cohort_round_trip(model, tmp_path):
+    import pandas as pd
+
+    from phenoface.sampling.cohort import generate_cohort, load_generated, save_generated
+
+    d = model.diseases.ids[0]
+    ref = pd.DataFrame({"disease_id": [d, d, "UNAFFECTED"], "age": [5.0, 9.0, 30.0], "sex": ["F", "M", "F"],
+                        "severity": [0.4, 0.9, 0.0]})
+    imgs, table = generate_cohort(model, ref, 3, zero_shot=[d], steps=2, progress=False)
+    assert len(imgs) == len(table) == 6
+    assert set(table.loc[table["disease_id"] == d, "mode"]) == {"zero-shot"}
+    assert (table.loc[table["disease_id"] == "UNAFFECTED", "severity"] == 0).all()
+    save_generated(tmp_path, imgs, table)
+    back, t2 = load_generated(tmp_path)
+    assert np.array_equal(back, imgs) and list(t2["mode"]) == list(table["mode"])
+    with pytest.raises(FileNotFoundError, match="notebook 06"):
+        load_generated(tmp_path / "nothing")

@@ -12,14 +12,15 @@ import copy
 
 SIZES = {
     "quick": {
-        "autoencoder": {"block_out_channels": [32, 64, 128], "latent_channels": 8, "layers_per_block": 1,
-                        "norm_num_groups": 16},
+        # measured on 2 CPU cores, batch 32: widths 16/32/64 train at 0.55 s/step, 24/48/96 at 1.17, 32/64/64 at 1.29
+        "autoencoder": {"block_out_channels": [16, 32, 64], "latent_channels": 8, "layers_per_block": 1,
+                        "norm_num_groups": 8},
         "unet": {"block_out_channels": [64, 128, 128], "layers_per_block": 1, "attention_head_dim": 8,
                  "norm_num_groups": 32, "down": ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"]},
         "cond_dim": 128,
     },
     "tiny": {
-        "autoencoder": {"block_out_channels": [8, 16], "latent_channels": 4, "layers_per_block": 1,
+        "autoencoder": {"block_out_channels": [8, 16, 16], "latent_channels": 4, "layers_per_block": 1,
                         "norm_num_groups": 4},
         "unet": {"block_out_channels": [16, 32], "layers_per_block": 1, "attention_head_dim": 4,
                  "norm_num_groups": 8, "down": ["CrossAttnDownBlock2D", "DownBlock2D"]},

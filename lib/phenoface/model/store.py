@@ -29,8 +29,8 @@ from .data import DiseaseTable
 KIND = "phenoface_diffusion"
 REBUILD = ("re-run notebook 05_train_conditioned_diffusion (./run_all.sh --only 05 --force; "
            "with TRAIN_MODEL: true it trains, otherwise it installs the shipped checkpoint)")
-MODEL_FILES = ("conditioning/__init__.py", "model/components.py", "model/autoencoder.py", "model/diffusion.py",
-               "model/data.py")
+# The code that decides what the weights mean: architecture, tokens, pixel range, noise schedule.
+MODEL_FILES = ("conditioning/__init__.py", "model/components.py", "model/autoencoder.py", "model/diffusion.py")
 
 
 def fingerprint() -> str:
@@ -139,3 +139,24 @@ def load_model(path, check: bool = True, dtype=torch.float32) -> ConditionedMode
         m.eval().requires_grad_(False)
     return ConditionedModel(vae, unet, encoder, diseases, float(card["latent_scale"]), int(card["image_size"]),
                             dict(card["scheduler"]), card)
+
+
+def convert(source, target, dtype=torch.float16) -> Path:
+    """Copy a model folder with its floating-point tensors stored as ``dtype`` (the shipped checkpoint is fp16:
+    half the size; :func:`load_model` casts back to float32). Cards and the fingerprint are kept."""
+    import shutil
+
+    from ..config import atomic_path
+
+    source, target = Path(source), Path(target)
+    target.mkdir(parents=True, exist_ok=True)
+    for name in ("autoencoder", "unet", "conditioning"):
+        tensors, config = modelio.load_model(source / f"{name}.safetensors", kind=f"{KIND}/{name}", rebuild=REBUILD)
+        modelio.save_model(target / f"{name}.safetensors",
+                           {k: v.to(dtype) if v.is_floating_point() else v for k, v in tensors.items()}, config,
+                           kind=f"{KIND}/{name}")
+    for extra in ("card.json", "training_samples.png"):
+        if (source / extra).is_file():
+            with atomic_path(target / extra) as tmp:
+                shutil.copyfile(source / extra, tmp)
+    return target

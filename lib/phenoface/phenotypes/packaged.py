@@ -1,15 +1,16 @@
 """The packaged pixel instrument of the quick profile, and the one command that rebuilds it.
 
-On 2 CPU cores the recipe below trains for 19 minutes (48,000 renders, 10 epochs; the quick profile's
+On 2 CPU cores the recipe below trains for 29 minutes (64,000 renders, 12 epochs; the quick profile's
 whole run is about 10), and the 18,000-render, 6-epoch instrument that fitted in the run measured far worse
-on test faces (mean per-term Pearson about 0.48 against 0.86, image-profile precision@k 0.57 against
-0.81). So the quick profile ships this one, as the model issue does for the generator:
+on test faces (mean per-term Pearson about 0.48 against 0.86 with the 48,000-render recipe before it). So the
+quick profile ships this one, as the model issue does for the generator:
 ``lib/phenoface/assets/instrument_quick/`` (safetensors + JSON card, 0.6 MB). It is trained on
 independent-term renders only (seed 3000: never the train, validation or test cohorts' people), and
-notebook 04 still checks it on validation and reports it on test like a freshly trained one. Rebuild it,
-after any change to the renderer, with::
+notebook 04 still checks it on validation and reports it on test like a freshly trained one (quick, seed 0:
+image-profile precision@k 0.92, per-term Pearson minimum 0.755). Rebuild it, after any change to the
+renderer, with::
 
-    python -m phenoface.phenotypes.packaged            # about 20 min on 2 cores
+    python -m phenoface.phenotypes.packaged            # about 30 min on 2 cores
 
 The card records the renderer's source digest; loading refuses a checkpoint trained on another
 renderer (its phenotypes would look different), naming this command.
@@ -47,13 +48,13 @@ def load_packaged(folder: Path | None = None) -> PhenotypeInstrument:
     folder = Path(folder or FOLDER)
     if not (folder / "instrument.json").is_file():
         raise FileNotFoundError(f"No packaged phenotype instrument in {folder}: build it with `{COMMAND}` "
-                                "(about 20 min on 2 cores) or set INSTRUMENT_SOURCE: train")
+                                "(about 30 min on 2 cores) or set INSTRUMENT_SOURCE: train")
     inst = PhenotypeInstrument.load(folder)
     built_for, now = inst.meta.get("renderer"), renderer_digest()
     if built_for != now:
         raise ValueError(f"The packaged phenotype instrument was trained on renderer {built_for}, but the renderer "
                          f"is now {now} (lib/phenoface/cohort changed): its faces look different. Rebuild it with "
-                         f"`{COMMAND}` (about 20 min on 2 cores) or set INSTRUMENT_SOURCE: train.")
+                         f"`{COMMAND}` (about 30 min on 2 cores) or set INSTRUMENT_SOURCE: train.")
     return inst
 
 

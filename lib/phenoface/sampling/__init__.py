@@ -14,7 +14,7 @@ term), weighted and summed::
 
 A negative weight subtracts a concept: ``terms={"HP:0000316": -1.0}`` draws *away* from hypertelorism,
 ``negative="UNAFFECTED"`` away from unaffected faces. A term's intensity is ``min(|w|, 1)`` and its
-sign the direction. A disease never seen in images (zero-shot) is drawn from its KG profile by passing
+sign the direction (a weight may be one value per face, of one sign). A disease never seen in images (zero-shot) is drawn from its KG profile by passing
 the profile's terms (:func:`profile_terms`).
 """
 
@@ -33,8 +33,20 @@ LIMITS = {"guidance": (0.0, 30.0), "steps": (1, 1000), "severity": (0.0, 1.0), "
 
 def _check(name, value):
     lo, hi = LIMITS[name]
-    if not isinstance(value, (int, float, np.integer, np.floating)) or not lo <= value <= hi:
-        raise ValueError(f"{name} = {value!r} is out of range: valid {lo} to {hi}")
+    values = np.atleast_1d(np.asarray(value, dtype=object))
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not lo <= v <= hi:
+            raise ValueError(f"{name} = {v!r} is out of range: valid {lo} to {hi}")
+
+
+def _per_face(value, n, name):
+    """A scalar for every face, or one value per face."""
+    arr = np.asarray(value, dtype=object)
+    if arr.ndim == 0:
+        return np.full(n, value, dtype=object)
+    if len(arr) != n:
+        raise ValueError(f"{name}: {len(arr)} values for n = {n} faces (give one value, or one per face)")
+    return arr
 
 
 def make_scheduler(config: dict, name: str = "dpm++"):
@@ -51,13 +63,23 @@ def make_scheduler(config: dict, name: str = "dpm++"):
     raise ValueError(f"unknown scheduler {name!r}; choose one of {', '.join(SCHEDULERS)}")
 
 
-def _term_vector(terms: dict | None) -> np.ndarray:
-    v = np.zeros(len(TERM_IDS), np.float32)
+def _check_terms(terms: dict | None) -> None:
     for t, w in (terms or {}).items():
         if t not in TERMS:
             raise KeyError(f"unknown term {t!r}; renderable terms: " + ", ".join(f"{k} ({n})" for k, n in TERMS.items()))
-        v[TERM_IDS.index(t)] = float(w)
-    return v
+        w = np.asarray(w, float)
+        if not np.isfinite(w).all():
+            raise ValueError(f"term {t}: weight {w!r} is not a finite number")
+        if (w > 0).any() and (w < 0).any():
+            raise ValueError(f"term {t}: weights of both signs in one request (a concept is added or subtracted)")
+
+
+def _term_concept(t: str, w, n: int) -> tuple[np.ndarray, float]:
+    """(per-face term vectors (n, T), guidance sign) of one term request: intensity min(|w|, 1)."""
+    w = np.broadcast_to(np.asarray(w, float), (n,))
+    vec = np.zeros((n, len(TERM_IDS)), np.float32)
+    vec[:, TERM_IDS.index(t)] = np.minimum(np.abs(w), 1.0)
+    return vec, (-1.0 if (w < 0).any() else 1.0)
 
 
 def profile_terms(model, disease: str, top_k: int | None = None, min_weight: float = 0.05) -> dict[str, float]:
@@ -69,9 +91,16 @@ def profile_terms(model, disease: str, top_k: int | None = None, min_weight: flo
     return dict(list(ranked.items())[:top_k]) if top_k else ranked
 
 
+def zero_shot_terms(model, disease: str) -> dict[str, float]:
+    """What a disease never seen in images is drawn from: every renderable term of its (KG) profile with
+    weight >= 0.05, each at its profile weight as intensity (composed, one concept per term)."""
+    return profile_terms(model, disease)
+
+
 def _condition(model, n, disease, term_vec, age, sex, severity, groups) -> Condition:
     emb, prof = model.diseases.lookup([disease] * n)
-    cond = Condition.from_arrays(emb, prof, np.tile(term_vec, (n, 1)), np.full(n, age), [sex] * n, np.full(n, severity))
+    cond = Condition.from_arrays(emb, prof, np.broadcast_to(term_vec, (n, len(TERM_IDS))), _per_face(age, n, "age").astype(float),
+                                 list(_per_face(sex, n, "sex")), _per_face(severity, n, "severity").astype(float))
     return cond.only(groups)
 
 
@@ -83,27 +112,30 @@ def concepts(model, n, disease, terms, age, sex, severity, negative) -> tuple[Co
     context = _condition(model, n, None, zero, age, sex, 0.0, ctx_groups)
     out = []
     if disease not in (None, ""):
-        sev = severity if disease != UNAFFECTED else 0.0
+        sev = severity if disease != UNAFFECTED else 0.0 * np.asarray(severity, float)
         out.append((_condition(model, n, disease, zero, age, sex, sev, (*ctx_groups, "disease", "profile", "severity")), 1.0))
     for t, w in (terms or {}).items():
-        vec = _term_vector({t: min(abs(float(w)), 1.0)})
-        out.append((_condition(model, n, None, vec, age, sex, 0.0, (*ctx_groups, "terms")), float(np.sign(w))))
+        vec, sign = _term_concept(t, w, n)
+        out.append((_condition(model, n, None, vec, age, sex, 0.0, (*ctx_groups, "terms")), sign))
     for d in ([negative] if isinstance(negative, str) else list(negative or [])):
-        out.append((_condition(model, n, d, zero, age, sex, 0.0 if d == UNAFFECTED else severity,
+        out.append((_condition(model, n, d, zero, age, sex, 0.0 * np.asarray(severity, float) if d == UNAFFECTED else severity,
                                (*ctx_groups, "disease", "profile", "severity")), -1.0))
     return null, context, out
 
 
 @torch.no_grad()
-def generate(model, disease: str | None = None, terms: dict | None = None, age: float = 30.0, sex: str = "F",
-             severity: float = 1.0, n: int = 8, seed: int = 0, steps: int = 25, guidance: float = 3.0,
-             scheduler: str = "dpm++", negative=None, progress: bool = False, return_latents: bool = False):
-    """uint8 (n, H, W, 3) faces; see the module docstring for the guidance. Deterministic for a seed."""
+def generate(model, disease: str | None = None, terms: dict | None = None, age=30.0, sex="F",
+             severity=1.0, n: int = 8, seed: int = 0, steps: int = 25, guidance: float = 3.0,
+             scheduler: str = "dpm++", negative=None, shared_noise: bool = False, progress: bool = False,
+             return_latents: bool = False):
+    """uint8 (n, H, W, 3) faces; see the module docstring for the guidance. Deterministic for a seed.
+    ``age``, ``sex``, ``severity`` and each term's weight are one value for all faces or one per face;
+    ``shared_noise`` starts every face from the same noise (a controlled series: only the condition differs)."""
     for name, value in (("guidance", guidance), ("steps", steps), ("severity", severity), ("age", age), ("n", n)):
         _check(name, value)
     model.diseases.check(disease)
-    _term_vector(terms)  # unknown ids -> KeyError listing the known ones
-    null, context, parts = concepts(model, int(n), disease, terms, float(age), sex, float(severity), negative)
+    _check_terms(terms)  # unknown ids -> KeyError listing the known ones
+    null, context, parts = concepts(model, int(n), disease, terms, age, sex, severity, negative)
     conds = Condition.cat([null, context, *[c for c, _ in parts]])
     weights = [w for _, w in parts]
     device = next(model.unet.parameters()).device
@@ -113,7 +145,8 @@ def generate(model, disease: str | None = None, terms: dict | None = None, age: 
     sched.set_timesteps(int(steps))
     g = torch.Generator(device="cpu").manual_seed(int(seed))
     c, s = model.unet.config.in_channels, model.unet.config.sample_size
-    latents = (torch.randn((int(n), c, s, s), generator=g) * sched.init_noise_sigma).to(device)
+    shape = (1 if shared_noise else int(n), c, s, s)
+    latents = (torch.randn(shape, generator=g) * sched.init_noise_sigma).expand(int(n), c, s, s).contiguous().to(device)
     k = 2 + len(parts)
     it = sched.timesteps
     if progress:

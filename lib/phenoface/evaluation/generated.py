@@ -1,0 +1,95 @@
+"""Figures for generated faces, all measured from their pixels with the instruments the real test faces get.
+
+- :func:`series_control`: in notebook 06's same-noise series, does the measured value follow the requested
+  level? Severity: order accuracy of the severity score along each series. Terms: per term, the Spearman
+  between requested intensity and the instrument's reading of that term (mean over seeds).
+- :func:`zero_shot_precision`: for a disease never seen in images, which terms are measured as raised on
+  its generated faces against unaffected faces from the same noise (paired), ranked by standardised paired
+  difference; precision@k against its profile's terms (k = their number).
+- :func:`membership_auc`: can the model's own denoising loss tell its training faces from test faces?
+  (AUROC; 0.5 = no leak), the membership-inference test that nearest-neighbour checks miss.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .progression import order_accuracy
+
+
+def _spearman(a, b) -> float:
+    from scipy.stats import spearmanr
+
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if np.std(a) == 0 or np.std(b) == 0 or not np.isfinite(b).all():
+        return float("nan")
+    return float(spearmanr(a, b).statistic)
+
+
+def series_control(table: pd.DataFrame, severity_score: np.ndarray, measured: pd.DataFrame) -> dict:
+    """``table``: notebook 06's series table (label, kind, target, level, series); ``severity_score`` one per
+    row (NaN allowed: counts as wrong); ``measured``: ``measure_images`` of the same rows."""
+    table = table.reset_index(drop=True)
+    sev = (table["kind"] == "severity").to_numpy()
+    out = {"severity_order_accuracy": order_accuracy(np.asarray(severity_score)[sev], table.loc[sev, "level"],
+                                                     groups=table.loc[sev, "series"]) if sev.any() else float("nan")}
+    rows = []
+    for (target, series), g in table[table["kind"] == "term"].groupby(["target", "series"]):
+        rows.append({"term": target, "series": series,
+                     "spearman": _spearman(g["level"], measured.loc[g.index, target])})
+    per = pd.DataFrame(rows)
+    out["term_spearman"] = per.groupby("term")["spearman"].mean() if len(per) else pd.Series(dtype=float)
+    return out
+
+
+def zero_shot_precision(drawn: pd.DataFrame, control: pd.DataFrame, profile_terms) -> dict:
+    """``drawn``/``control``: ``measure_images`` of paired faces (same row = same noise, age, sex)."""
+    diff = drawn.to_numpy(float) - control.to_numpy(float)
+    sd = diff.std(0, ddof=1)
+    effect = pd.Series(np.where(sd > 0, diff.mean(0) / np.where(sd > 0, sd, 1), 0.0), index=drawn.columns)
+    truth = [t for t in profile_terms if t in effect.index]
+    k = len(truth)
+    top = list(effect.sort_values(ascending=False).index[:k])
+    prec = sum(t in truth for t in top) / k if k else float("nan")
+    return {"precision": float(prec), "k": k, "effect": effect.sort_values(ascending=False), "top": top,
+            "chance": k / len(effect) if len(effect) else float("nan")}
+
+
+def denoising_losses(model, images: np.ndarray, cond, timesteps=(50, 200, 400, 600), seed: int = 0,
+                     batch_size: int = 64) -> np.ndarray:
+    """Per image: the model's mean denoising error at fixed timesteps and fixed noise (lower = better fit)."""
+    import torch
+    import torch.nn.functional as F
+
+    from diffusers import DDPMScheduler
+
+    from ..model.autoencoder import to_model_range
+
+    sched = DDPMScheduler.from_config(model.scheduler)
+    out = []
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for i in range(0, len(images), batch_size):
+            x = to_model_range(torch.as_tensor(images[i:i + batch_size]))
+            lat = model.vae.encode(x).latent_dist.mode() * model.latent_scale
+            c = cond.index(slice(i, i + batch_size))
+            h = model.encoder(c)
+            errs = []
+            for t in timesteps:
+                noise = torch.randn(lat.shape, generator=g)
+                tt = torch.full((len(lat),), int(t), dtype=torch.long)
+                noisy = sched.add_noise(lat, noise, tt)
+                target = noise if model.prediction_type == "epsilon" else sched.get_velocity(lat, noise, tt)
+                pred = model.unet(noisy, tt, encoder_hidden_states=h).sample
+                errs.append(F.mse_loss(pred, target, reduction="none").mean(dim=(1, 2, 3)))
+            out.append(torch.stack(errs, 1).mean(1).numpy())
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def membership_auc(train_losses, test_losses) -> float:
+    """AUROC of "lower loss = a training face" (0.5: the model cannot tell; 1.0: it remembers its faces)."""
+    from sklearn.metrics import roc_auc_score
+
+    y = np.r_[np.ones(len(train_losses)), np.zeros(len(test_losses))]
+    return float(roc_auc_score(y, -np.r_[train_losses, test_losses]))

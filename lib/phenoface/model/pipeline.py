@@ -1,0 +1,226 @@
+"""Notebook 05's steps as functions: assemble the training set from the run's artifacts, train the
+generator (autoencoder, then UNet), or install the shipped quick checkpoint.
+
+    >>> ts = training_set(data_dir, tags="measured", zero_shot=["OMIM:190685"])
+    >>> card = train_generator(ts, data_dir / "model", work=data_dir / "model_training", size="quick", ...)
+    >>> card = install_shipped(data_dir / "model")        # the quick profile's default
+
+The shipped checkpoint (``lib/phenoface/assets/generator_quick``) is made by this same code with
+``TRAIN_MODEL: true``; :func:`install_shipped` refuses it when its fingerprint does not match the code.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..cohort.terms import TERM_IDS
+from ..config import atomic_path, write_json
+from ..labels import UNAFFECTED
+from .data import DiseaseTable, FaceDataModule, condition_arrays, tags_from_measurements
+from .store import REBUILD, check_fingerprint, fingerprint, load_model, save_model
+
+SHIPPED = Path(__file__).resolve().parents[1] / "assets" / "generator_quick"
+TAGS = ("measured", "true")
+
+
+@dataclass
+class TrainingSet:
+    images: np.ndarray
+    cond: dict
+    diseases: DiseaseTable
+    table: object
+    held_out: list = field(default_factory=list)
+    tags: str = "measured"
+
+    def __len__(self):
+        return len(self.images)
+
+
+def disease_table(data_dir, diseases, zero_shot=()) -> DiseaseTable:
+    """The cohort diseases' KG embeddings (notebook 02) and fused profiles (notebook 04, else 03, else 02).
+    A zero-shot disease takes its **KG** profile: notebook 04's image evidence came from its faces, which a
+    zero-shot disease must not have been shown."""
+    from ..kg.embed import KGEmbedding
+    from ..profiles import load_profiles
+
+    data_dir = Path(data_dir)
+    emb = KGEmbedding.load(data_dir / "kg" / "embedding").entity_embeddings()
+    folder = data_dir / "profiles"
+    found = [folder / n for n in ("image_profiles.json", "llm_profiles.json", "kg_profiles.json") if (folder / n).is_file()]
+    if not found or not (folder / "kg_profiles.json").is_file():
+        raise FileNotFoundError(f"no profiles in {folder}: run notebooks 02-04 first")
+    profiles = {p.disease_id: p for p in load_profiles(found[0])}
+    kg = {p.disease_id: p for p in load_profiles(folder / "kg_profiles.json")}
+    profiles = {**profiles, **{d: kg[d] for d in zero_shot if d in kg}}
+    return DiseaseTable.from_artifacts(emb, profiles, diseases)
+
+
+def training_set(data_dir, tags: str = "measured", zero_shot=(), split: str = "train") -> TrainingSet:
+    """The train split's faces with their conditions; ``zero_shot`` diseases' faces are left out (their
+    KG embedding and profile stay in the table: they are drawn from those alone)."""
+    from ..cohort import load_split
+
+    if tags not in TAGS:
+        raise ValueError(f"tags must be one of {TAGS}, got {tags!r}")
+    cohort = load_split(data_dir, split)
+    known = set(cohort.table["disease_id"])
+    unknown = [d for d in zero_shot if d not in known or d == UNAFFECTED]
+    if unknown:
+        raise KeyError(f"ZERO_SHOT_DISEASES {unknown} are not cohort diseases; known: {', '.join(sorted(known - {UNAFFECTED}))}")
+    diseases = disease_table(data_dir, sorted(known), zero_shot)
+    keep = ~cohort.table["disease_id"].isin(list(zero_shot)).to_numpy()
+    table = cohort.table[keep].reset_index(drop=True)
+    images = cohort.images[keep]
+    if tags == "measured":
+        from ..phenotypes import measure_images
+
+        values = tags_from_measurements(measure_images(images, data_dir=data_dir))
+    else:
+        values = table[TERM_IDS].to_numpy(np.float32)
+    return TrainingSet(images, condition_arrays(table, diseases, values), diseases, table, list(zero_shot), tags)
+
+
+def train_generator(ts: TrainingSet, out, work, size: str = "quick", image_size: int = 64, ae_steps: int = 3000,
+                    unet_steps: int = 10000, batch_size: int = 64, lr: float = 1e-3, ae_lr: float = 2e-3,
+                    prediction_type: str = "epsilon", seed: int = 0, devices="auto", num_nodes: int = 1,
+                    strategy: str = "auto", precision: str = "auto", progress: bool = True, every: int = 250,
+                    sample_every: int = 1000, callbacks=(), params: dict | None = None, dtype=None) -> dict:
+    """Train the autoencoder, then the UNet in its latent (both resumable from ``work``); write the model
+    folder ``out`` with its card. Returns the card."""
+    import torch
+
+    from ..conditioning import term_text_embeddings
+    from .autoencoder import AutoencoderModule
+    from .callbacks import SampleGrid
+    from .components import autoencoder_config, n_params, size_config, unet_config
+    from .diffusion import DiffusionModule
+    from .train import encode_all, fit, hardware, latent_scale, read_log
+
+    work = Path(work)
+    cfg = size_config(size)
+    vae_cfg, unet_cfg = autoencoder_config(cfg, image_size), unet_config(cfg, image_size)
+    base = {"size": cfg, "image_size": image_size, "faces": len(ts), "seed": seed, "batch_size": batch_size,
+            "tags": ts.tags, "held_out": list(ts.held_out)}
+    kw = dict(devices=devices, num_nodes=num_nodes, strategy=strategy, precision=precision, progress=progress, every=every)
+    torch.manual_seed(seed)
+    t0 = time.perf_counter()
+    ae = AutoencoderModule(vae_cfg, lr=ae_lr, total_steps=ae_steps)
+    r_ae = fit(ae, FaceDataModule(ts.images, ts.cond, key="image", batch_size=batch_size, seed=seed), work / "autoencoder",
+               {**base, "part": "autoencoder", "ae_lr": ae_lr}, ae_steps, **kw)
+    lat = encode_all(ae.vae.eval(), ts.images)
+    scale = latent_scale(lat)
+    dm = DiffusionModule(vae_cfg, unet_cfg, ts.diseases.kg_dim, term_text_embeddings(), latent_scale=scale,
+                         prediction_type=prediction_type, lr=lr, total_steps=unet_steps, warmup=min(200, unet_steps // 10))
+    dm.vae.load_state_dict(ae.vae.state_dict())
+    r_unet = fit(dm, FaceDataModule(lat * scale, ts.cond, key="latent", batch_size=batch_size, seed=seed), work / "unet",
+                 {**base, "part": "unet", "lr": lr, "prediction_type": prediction_type}, unet_steps,
+                 **{**kw, "callbacks": [SampleGrid(work / "samples", ts.diseases, image_size, every=sample_every),
+                                        *callbacks]})
+    card = {"source": "trained", "fingerprint": fingerprint(), "commit": _commit(), "params": params or {},
+            "seed": seed, "tags": ts.tags, "zero_shot": list(ts.held_out), "faces": len(ts),
+            "parameters": {"autoencoder": n_params(dm.vae), "unet": n_params(dm.unet), "conditioning": n_params(dm.encoder)},
+            "autoencoder": r_ae, "unet": r_unet, "seconds": round(time.perf_counter() - t0, 1), "hardware": hardware(),
+            "log": {"autoencoder": _thin(read_log(work / "autoencoder")), "unet": _thin(read_log(work / "unet"))},
+            "figures": {}}
+    if r_unet["rank"] == 0:
+        save_model(out, dm, ts.diseases, card, image_size, dtype=dtype)
+        grids = sorted((work / "samples").glob("step_*.png"))
+        if grids:  # the last grid travels with the model (and with a shipped checkpoint)
+            with atomic_path(Path(out) / "training_samples.png") as tmp:
+                shutil.copyfile(grids[-1], tmp)
+    return card
+
+
+def _thin(log: dict, keep: int = 400) -> dict:
+    """At most ``keep`` rows of a training log (every k-th), NaN as None: small enough for a JSON card."""
+    if not log:
+        return {}
+    n = len(next(iter(log.values())))
+    idx = np.unique(np.linspace(0, n - 1, min(n, keep)).astype(int)) if n else []
+    return {k: [None if (isinstance(v[i], float) and v[i] != v[i]) else v[i] for i in idx] for k, v in log.items()}
+
+
+def _commit() -> str:
+    from ..phenotypes.packaged import _commit as commit
+
+    return commit()
+
+
+def add_figures(folder, figures: dict) -> dict:
+    """Record measured figures (e.g. the autoencoder's top-1 ratio) in the model card."""
+    import json
+
+    path = Path(folder) / "card.json"
+    card = json.loads(path.read_text())
+    card["figures"] = {**card.get("figures", {}), **figures}
+    write_json(path, card)
+    return card
+
+
+def install_shipped(out, source: Path = SHIPPED) -> dict:
+    """Copy the shipped quick checkpoint into ``out`` after checking its fingerprint against this code."""
+    import json
+
+    source = Path(source)
+    card_path = source / "card.json"
+    if not card_path.is_file():
+        raise FileNotFoundError(f"No shipped generator checkpoint in {source}: {REBUILD}, then copy <DATA_DIR>/model "
+                                f"to {source} to ship it.")
+    card = json.loads(card_path.read_text())
+    check_fingerprint(card, source)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for f in sorted(source.iterdir()):
+        if f.is_file():
+            with atomic_path(out / f.name) as tmp:
+                shutil.copyfile(f, tmp)
+    load_model(out)  # the copy loads (and its weights match its cards)
+    return {**card, "source": "shipped"}
+
+
+def choose_weights(model_dir, work, data_dir, n: int = 256, seed: int = 0) -> dict:
+    """EMA or the last online weights, whichever denoises **validation** faces better (the same noise and
+    timesteps for both), written into ``model_dir`` and recorded in its card.
+
+    Why: torch's EMA averaging has no warm-up, so after a short run (a few thousand steps at decay 0.999) the
+    average still holds a share of the random initialisation (0.999^2500 = 8 %). The choice is made on
+    validation faces, never on test."""
+    import torch
+
+    from .. import modelio
+    from ..cohort import load_split
+    from ..conditioning import Condition
+    from ..evaluation.generated import denoising_losses
+    from ..phenotypes import measure_images
+    from .store import KIND
+
+    model_dir, work = Path(model_dir), Path(work)
+    ckpt = work / "unet" / "last.ckpt"
+    # Lightning's training state, written by this project's own run (like its caches); tensors only are read
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
+    online = {p: {k[len(p) + 1:]: v for k, v in state.items() if k.startswith(p + ".")} for p in ("unet", "encoder")}
+    val = load_split(data_dir, "validation")
+    ema_model = load_model(model_dir)
+    keep = np.isin(val.table["disease_id"], ema_model.diseases.ids + [UNAFFECTED])
+    idx = np.flatnonzero(keep)[:n]
+    tags = tags_from_measurements(measure_images(val.images[idx], data_dir=data_dir))
+    cond = Condition.from_arrays(**condition_arrays(val.table.iloc[idx], ema_model.diseases, tags))
+    losses = {"ema": float(denoising_losses(ema_model, val.images[idx], cond, seed=seed).mean())}
+    online_model = load_model(model_dir)
+    online_model.unet.load_state_dict(online["unet"])
+    online_model.encoder.load_state_dict(online["encoder"])
+    losses["online"] = float(denoising_losses(online_model, val.images[idx], cond, seed=seed).mean())
+    chosen = min(losses, key=losses.get)
+    if chosen == "online":
+        _, unet_c = modelio.load_model(model_dir / "unet.safetensors", kind=f"{KIND}/unet")
+        modelio.save_model(model_dir / "unet.safetensors", online["unet"], unet_c, kind=f"{KIND}/unet")
+        cond_t, cond_c = modelio.load_model(model_dir / "conditioning.safetensors", kind=f"{KIND}/conditioning")
+        cond_t = {**cond_t, **{f"encoder.{k}": v for k, v in online["encoder"].items()}}
+        modelio.save_model(model_dir / "conditioning.safetensors", cond_t, cond_c, kind=f"{KIND}/conditioning")
+    card = add_figures(model_dir, {"weights": chosen, "validation_denoising_loss": losses, "validation_faces": int(len(idx))})
+    return {"chosen": chosen, "losses": losses, "card": card}

@@ -1,0 +1,116 @@
+"""A generated cohort for notebook 07: faces per disease with the conditions they were asked for, drawn
+like the test cohort (its ages, sexes and severities per disease), saved atomically beside the run."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..config import atomic_path
+from ..labels import UNAFFECTED
+from . import generate, zero_shot_terms
+
+FOLDER = "generated"
+
+
+def generate_cohort(model, reference: pd.DataFrame, per_disease: int, zero_shot=(), seed: int = 0, steps: int = 25,
+                    guidance: float = 3.0, scheduler: str = "dpm++", batch: int = 32, progress: bool = True):
+    """(uint8 images, table) with ``per_disease`` faces for every disease of ``reference`` (a cohort table):
+    age, sex and severity resampled from that disease's reference rows; zero-shot diseases drawn from their
+    profile terms by composition. ``table`` also records the mode and the seconds spent."""
+    rng = np.random.default_rng([seed, 606])
+    diseases = sorted(reference["disease_id"].unique())
+    images, rows = [], []
+    it = diseases
+    if progress:
+        from tqdm.auto import tqdm
+
+        it = tqdm(diseases, desc="generating")
+    for k, d in enumerate(it):
+        ref = reference[reference["disease_id"] == d]
+        pick = ref.iloc[rng.integers(0, len(ref), per_disease)]
+        for start in range(0, per_disease, batch):
+            part = pick.iloc[start:start + batch]
+            kw = dict(age=part["age"].to_numpy(float), sex=part["sex"].to_numpy(), n=len(part), steps=steps,
+                      guidance=guidance, scheduler=scheduler, seed=seed * 100_003 + k * 1009 + start)
+            sev = part["severity"].to_numpy(float) if d != UNAFFECTED else np.zeros(len(part))
+            t0 = time.perf_counter()
+            if d in zero_shot:
+                imgs = generate(model, terms=zero_shot_terms(model, d), severity=np.clip(sev, 0, 1), **kw)
+                mode = "zero-shot"
+            else:
+                imgs = generate(model, disease=d, severity=np.clip(sev, 0, 1), **kw)
+                mode = "conditioned"
+            sec = (time.perf_counter() - t0) / len(part)
+            images.append(imgs)
+            rows += [{"disease_id": d, "age": a, "sex": s, "severity": v, "mode": mode, "seconds": sec}
+                     for a, s, v in zip(part["age"], part["sex"], sev)]
+    return np.concatenate(images), pd.DataFrame(rows)
+
+
+def save_generated(data_dir, images: np.ndarray, table: pd.DataFrame) -> Path:
+    return save_arrays(data_dir, "faces", images, table).parent
+
+
+def load_generated(data_dir) -> tuple[np.ndarray, pd.DataFrame]:
+    return load_arrays(data_dir, "faces")
+
+
+def series(model, requests: dict, levels, seeds, age: float = 8.0, sex: str = "F", steps: int = 25,
+           guidance: float = 3.0, scheduler: str = "dpm++"):
+    """Controlled series: for each request (label -> (kind, id)), each seed, the same noise at every level.
+    ``kind`` "severity": ``disease`` at severity = level; "term": that term alone at intensity = level (0 = no
+    term). Returns (images, table with label, kind, target, level, seed, series)."""
+    levels = np.asarray(levels, float)
+    images, rows = [], []
+    kw = dict(age=age, sex=sex, n=len(levels), steps=steps, guidance=guidance, scheduler=scheduler, shared_noise=True)
+    for label, (kind, target) in requests.items():
+        for s in seeds:
+            if kind == "severity":
+                imgs = generate(model, disease=target, severity=levels, seed=s, **kw)
+            elif kind == "term":
+                imgs = generate(model, terms={target: levels}, seed=s, **kw)
+            else:
+                raise ValueError(f"unknown series kind {kind!r} (severity | term)")
+            images.append(imgs)
+            rows += [{"label": label, "kind": kind, "target": target, "level": v, "seed": s, "series": f"{label}|{s}"}
+                     for v in levels]
+    return np.concatenate(images), pd.DataFrame(rows)
+
+
+def zero_shot_pairs(model, disease: str, n: int, seed: int = 0, age: float = 8.0, steps: int = 25,
+                    guidance: float = 3.0, scheduler: str = "dpm++"):
+    """``n`` faces of a zero-shot disease drawn from its profile terms, and ``n`` unaffected faces from the same
+    seeds, ages and sexes: their measured difference is what the composition added."""
+    rng = np.random.default_rng([seed, 707])
+    ages = np.clip(rng.normal(age, 3.0, n), 1.0, 60.0)
+    sexes = np.where(rng.random(n) < 0.5, "F", "M")
+    kw = dict(age=ages, sex=sexes, n=n, seed=seed, steps=steps, guidance=guidance, scheduler=scheduler)
+    drawn = generate(model, terms=zero_shot_terms(model, disease), **kw)
+    control = generate(model, disease=UNAFFECTED, **kw)
+    table = pd.DataFrame({"disease_id": disease, "age": ages, "sex": sexes})
+    return drawn, control, table
+
+
+def save_arrays(data_dir, name: str, images: np.ndarray, table: pd.DataFrame) -> Path:
+    """``<DATA_DIR>/generated/<name>.npz`` + ``.csv``, each written atomically."""
+    folder = Path(data_dir) / FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    with atomic_path(folder / f"{name}.npz") as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, images=images)
+    with atomic_path(folder / f"{name}.csv") as tmp:
+        table.to_csv(tmp, index=False)
+    return folder / f"{name}.npz"
+
+
+def load_arrays(data_dir, name: str) -> tuple[np.ndarray, pd.DataFrame]:
+    folder = Path(data_dir) / FOLDER
+    if not (folder / f"{name}.npz").is_file():
+        raise FileNotFoundError(f"no {name} in {folder}: run notebook 06_generate first")
+    with np.load(folder / f"{name}.npz", allow_pickle=False) as z:
+        images = z["images"]
+    return images, pd.read_csv(folder / f"{name}.csv")

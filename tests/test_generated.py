@@ -1,0 +1,51 @@
+"""Figures for generated faces (lib/phenoface/evaluation/generated.py) on arrays whose answer is known."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from phenoface.evaluation.generated import membership_auc, series_control, zero_shot_precision
+
+
+def _series_table(levels=(0, 0.5, 1.0)):
+    rows = []
+    for kind, target in (("severity", "D1"), ("term", "HP:1"), ("term", "HP:2")):
+        for seed in (0, 1):
+            rows += [{"label": target, "kind": kind, "target": target, "level": v, "seed": seed,
+                      "series": f"{target}|{seed}"} for v in levels]
+    return pd.DataFrame(rows)
+
+
+def test_series_control_reads_order_and_term_spearman():
+    t = _series_table()
+    # HP:1 follows its level, HP:2 goes the wrong way; the severity score follows the level
+    measured = pd.DataFrame({"HP:1": t["level"] * 2.0, "HP:2": -t["level"]})
+    score = np.where(t["kind"] == "severity", t["level"], np.nan)
+    out = series_control(t, score, measured)
+    assert out["severity_order_accuracy"] == 1.0
+    assert out["term_spearman"]["HP:1"] == pytest.approx(1.0) and out["term_spearman"]["HP:2"] == pytest.approx(-1.0)
+    # a score that ignores severity orders no better than ties (half credit)
+    flat = series_control(t, np.where(t["kind"] == "severity", 0.3, np.nan), measured)
+    assert flat["severity_order_accuracy"] == pytest.approx(0.5)
+    # a NaN score counts as wrong, it is not dropped
+    assert series_control(t, np.full(len(t), np.nan), measured)["severity_order_accuracy"] == 0.0
+
+
+def test_zero_shot_precision_ranks_paired_differences():
+    rng = np.random.default_rng(0)
+    cols = [f"HP:{i}" for i in range(10)]
+    control = pd.DataFrame(rng.normal(size=(40, 10)), columns=cols)
+    drawn = control.copy()
+    drawn[["HP:1", "HP:2"]] += 1.0  # the composition raised two terms
+    r = zero_shot_precision(drawn + rng.normal(0, 0.1, drawn.shape), control, ["HP:1", "HP:2"])
+    assert r["precision"] == 1.0 and r["k"] == 2 and r["chance"] == pytest.approx(0.2)
+    wrong = zero_shot_precision(drawn, control, ["HP:5", "HP:6"])
+    assert wrong["precision"] == 0.0
+
+
+def test_membership_auc_bounds_and_direction():
+    assert membership_auc([0.1, 0.2], [0.8, 0.9]) == 1.0  # training faces denoised better: a leak
+    assert membership_auc([0.8, 0.9], [0.1, 0.2]) == 0.0
+    rng = np.random.default_rng(0)
+    same = membership_auc(rng.random(500), rng.random(500))
+    assert 0.4 < same < 0.6
