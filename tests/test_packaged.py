@@ -39,3 +39,24 @@ def test_checkpoint_of_another_renderer_is_refused(tmp_path):
         load_packaged(copy)
     with pytest.raises(FileNotFoundError, match="INSTRUMENT_SOURCE: train"):
         load_packaged(tmp_path / "missing")
+
+
+def test_shipped_generator_installs_loads_and_generates(tmp_path):
+    """The quick profile's shipped generator matches this code (fingerprint) and draws faces."""
+    import json
+
+    import numpy as np
+
+    from phenoface.model import load_model
+    from phenoface.model.pipeline import SHIPPED, install_shipped
+    from phenoface.sampling import generate
+
+    card = install_shipped(tmp_path / "model")
+    assert card["source"] == "shipped" and card["unet"]["steps"] > 0
+    assert sum(p.stat().st_size for p in SHIPPED.iterdir()) < 20e6
+    m = load_model(tmp_path / "model")
+    imgs = generate(m, disease=m.diseases.ids[0], age=8.0, n=2, steps=3, seed=0)
+    assert imgs.shape == (2, 64, 64, 3) and imgs.std() > 5  # not a constant image
+    recorded = json.loads((SHIPPED / "card.json").read_text())
+    assert recorded["figures"]["weights"] in ("ema", "online")
+    assert np.array_equal(imgs, generate(m, disease=m.diseases.ids[0], age=8.0, n=2, steps=3, seed=0))
