@@ -26,9 +26,9 @@ sys.path.insert(0, str(ROOT / "lib"))
 
 
 def _data(n: int, size: int, seed: int = 0):
-    from phenoface.model.train import _synthetic
+    from phenoface.model.train import synthetic_training_set
 
-    return _synthetic(n, size, seed)
+    return synthetic_training_set(n, size, seed)
 
 
 def _module(size, image_size, kg_dim):

@@ -21,6 +21,7 @@ import numpy as np
 from ..cohort.terms import TERM_IDS
 from ..config import atomic_path, write_json
 from ..labels import UNAFFECTED
+from ..phenotypes.packaged import git_commit
 from .data import DiseaseTable, FaceDataModule, condition_arrays, tags_from_measurements
 from .store import REBUILD, check_fingerprint, fingerprint, load_model, save_model
 
@@ -121,7 +122,7 @@ def train_generator(ts: TrainingSet, out, work, size: str = "quick", image_size:
                  {**base, "part": "unet", "lr": lr, "prediction_type": prediction_type}, unet_steps,
                  **{**kw, "callbacks": [SampleGrid(work / "samples", ts.diseases, image_size, every=sample_every),
                                         *callbacks]})
-    card = {"source": "trained", "fingerprint": fingerprint(), "commit": _commit(), "params": params or {},
+    card = {"source": "trained", "fingerprint": fingerprint(), "commit": git_commit(), "params": params or {},
             "seed": seed, "tags": ts.tags, "zero_shot": list(ts.held_out), "faces": len(ts),
             "parameters": {"autoencoder": n_params(dm.vae), "unet": n_params(dm.unet), "conditioning": n_params(dm.encoder)},
             "autoencoder": r_ae, "unet": r_unet, "seconds": round(time.perf_counter() - t0, 1), "hardware": hardware(),
@@ -143,12 +144,6 @@ def _thin(log: dict, keep: int = 400) -> dict:
     n = len(next(iter(log.values())))
     idx = np.unique(np.linspace(0, n - 1, min(n, keep)).astype(int)) if n else []
     return {k: [None if (isinstance(v[i], float) and v[i] != v[i]) else v[i] for i in idx] for k, v in log.items()}
-
-
-def _commit() -> str:
-    from ..phenotypes.packaged import _commit as commit
-
-    return commit()
 
 
 def add_figures(folder, figures: dict) -> dict:

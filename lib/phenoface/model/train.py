@@ -124,7 +124,7 @@ def encode_all(vae, images: np.ndarray, batch_size: int = 128) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros((0,))
 
 
-def _synthetic(n: int, size: int, seed: int):
+def synthetic_training_set(n: int, size: int, seed: int):
     """A tiny random cohort for the CLI smoke / DDP test (renders, disease table from random embeddings)."""
     from ..cohort import Cohort
     from ..cohort.terms import TERM_IDS
@@ -163,7 +163,7 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     devices = int(a.devices) if a.devices.isdigit() else a.devices
     torch.manual_seed(a.seed)
-    images, cond, diseases = _synthetic(a.faces, a.image_size, a.seed)
+    images, cond, diseases = synthetic_training_set(a.faces, a.image_size, a.seed)
     cfg = size_config(a.size)
     vae_cfg, unet_cfg = autoencoder_config(cfg, a.image_size), unet_config(cfg, a.image_size)
     kw = dict(devices=devices, num_nodes=a.num_nodes, strategy=a.strategy, accelerator=a.accelerator, progress=False,

@@ -72,12 +72,13 @@ def build(folder: Path = FOLDER, progress: bool = True, **recipe) -> PhenotypeIn
                             width=r["width"], seed=r["seed"], batch_size=r["batch_size"], lr=r["lr"],
                             progress=progress)
     inst.meta.update(renderer=renderer_digest(), recipe=r, command=COMMAND, render_seconds=round(render_s, 1),
-                     commit=_commit(), packaged=True)
+                     commit=git_commit(), packaged=True)
     inst.save(folder)
     return inst
 
 
-def _commit() -> str:
+def git_commit() -> str:
+    """The checkout's short commit ('' outside git): recorded on model cards."""
     try:
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                               cwd=Path(__file__).parent, timeout=10).stdout.strip()
