@@ -58,6 +58,15 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
   echo "$want" > "$stamp"
   echo "[setup] done in $(( $(date +%s) - t0 )) s"
 fi
+# Browser assets for notebook 08's slides (reveal.js, served from reports/, no CDN): web/package-lock.json.
+if [ ! -f web/node_modules/reveal.js/dist/reveal.js ]; then
+  if command -v npm >/dev/null 2>&1; then
+    echo "[setup] installing reveal.js for the slides (npm ci in web/)"
+    (cd web && npm ci --no-audit --no-fund --silent) || echo "[setup] npm ci failed: notebook 08's slides will not render" >&2
+  else
+    echo "[setup] npm not found: notebook 08's slides will not render (Debian: apt install npm)" >&2
+  fi
+fi
 case "$VENV" in /*) export PATH="$VENV/bin:$PATH" ;; *) export PATH="$PWD/$VENV/bin:$PATH" ;; esac
 # This checkout runs itself: its notebooks, params, reports and its own lib/, whichever environment
 # (PHENOFACE_VENV, an active conda env) supplies the packages.

@@ -20,7 +20,7 @@ from typing import Any, Iterable
 
 import yaml
 
-ALL = ("00", "02", "03", "04", "05", "06", "07")
+ALL = ("00", "01", "02", "03", "04", "05", "06", "07", "08")
 
 
 @dataclass(frozen=True)
@@ -156,27 +156,38 @@ PARAMS: tuple[Param, ...] = (
     _p("INSTRUMENT_WIDTH", "int", "pixel instrument width (stages w, 2w, 4w, 8w)", ("04",), low=2, high=256),
     _p("CHECK_N", "int", "independent-term renders of new people for the scale check", ("04",), low=16),
     _p("CONTROL_IDENTITIES", "int", "people per term / disease in the controlled series", ("04",), low=1, high=1000),
+    _p("TRAIN_BASELINES", "bool", "train the class-conditional and prompt-only baselines here (CPU hours); false "
+       "installs the shipped ones", ("01",)),
+    _p("PORTRAIT_N", "int", "generated latents averaged per average portrait", ("01",), low=1, high=100_000),
+    _p("WARP_DISEASES", "list", "diseases whose HPO profile the landmark warp applies to the packaged photos",
+       ("01",), pattern="disease"),
+    _p("EDIT_N", "int", "faces per edit direction (healthy -> diseased and back) in notebook 06", ("06",), low=1,
+       high=100_000),
+    _p("EDIT_STRENGTH", "float", "share of the noise chain an edit inverts (DDIM) or noises (SDEdit)", ("06",),
+       low=0.01, high=1),
+    _p("SLIDES", "bool", "also render notebook 08 as reveal.js slides (served locally, no CDN)", ("08",)),
     _p("TRAIN_MODEL", "bool", "train the generator here (hours on 2 CPU cores); false installs the shipped checkpoint",
        ("05",)),
     _p("MODEL_SIZE", "choice", "generator size (autoencoder + UNet widths)", ("05",), choices=("quick", "tiny")),
     _p("AE_STEPS", "int", "autoencoder training steps (TRAIN_MODEL)", ("05",), low=1, high=10_000_000),
-    _p("UNET_STEPS", "int", "UNet training steps (TRAIN_MODEL)", ("05",), low=1, high=10_000_000),
-    _p("GEN_BATCH", "int", "generator training batch size", ("05",), low=1, high=65_536),
-    _p("GEN_LR", "float", "UNet peak learning rate", ("05",), low=1e-7, high=1),
+    _p("UNET_STEPS", "int", "UNet training steps (TRAIN_MODEL; the baselines' budget too)", ("01", "05"), low=1,
+       high=10_000_000),
+    _p("GEN_BATCH", "int", "generator training batch size", ("01", "05"), low=1, high=65_536),
+    _p("GEN_LR", "float", "UNet peak learning rate", ("01", "05"), low=1e-7, high=1),
     _p("PREDICTION", "choice", "what the UNet predicts", ("05",), choices=("epsilon", "v_prediction")),
     _p("CONDITION_TAGS", "choice", "each face's term tags: measured from pixels, or the cohort truth (ablation)",
        ("05",), choices=("measured", "true")),
     _p("ZERO_SHOT_DISEASES", "list", "diseases left out of image training, drawn from their KG profile alone",
-       ("05", "06"), pattern="disease"),
+       ("01", "05", "06"), pattern="disease"),
     _p("DEVICES", "str", 'Lightning devices: "auto" or a number (GPUs; CPU processes with DDP)', ("05",),
        pattern=r"auto|[1-9]\d*"),
     _p("NUM_NODES", "int", "machines for DDP (SLURM: one task per GPU)", ("05",), low=1, high=4096),
     _p("PRECISION", "choice", "auto = bf16-mixed where the GPU has it, else 32-true", ("05",),
        choices=("auto", "32-true", "bf16-mixed", "16-mixed")),
-    _p("GEN_STEPS", "int", "sampling steps (DPM-Solver++: 20-25)", ("05", "06"), low=1, high=1000),
-    _p("GUIDANCE", "float", "classifier-free guidance scale", ("06",), low=0, high=30),
-    _p("SCHEDULER", "choice", "sampler", ("06",), choices=("dpm++", "ddim", "ddpm")),
-    _p("GEN_PER_DISEASE", "int", "faces generated per disease (and unaffected) for notebook 07", ("06",), low=1,
+    _p("GEN_STEPS", "int", "sampling steps (DPM-Solver++: 20-25)", ("01", "05", "06"), low=1, high=1000),
+    _p("GUIDANCE", "float", "classifier-free guidance scale", ("01", "06"), low=0, high=30),
+    _p("SCHEDULER", "choice", "sampler", ("01", "06"), choices=("dpm++", "ddim", "ddpm")),
+    _p("GEN_PER_DISEASE", "int", "faces generated per disease (and unaffected) for notebook 07", ("01", "06"), low=1,
        high=100_000),
     _p("RECOGNISER_GRID", "list", "recogniser candidates, width x epochs; best validation top-1 kept (05: the first)", ("05", "07"),
        pattern="recogniser"),

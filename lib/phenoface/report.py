@@ -129,6 +129,47 @@ window.addEventListener('load', function () {
 """
 
 
+def _run_header(root: Path, run_log: dict, stems) -> list[str]:
+    """What was run (profile, seed, when, versions) and the headline figures with a pass / miss mark."""
+    import platform
+
+    from .summary import headline_table
+
+    seed = None
+    for stem in stems:  # papermill records the parameters each executed notebook ran with
+        try:
+            seed = json.loads((root / f"{stem}.ipynb").read_text(encoding="utf-8"))["metadata"]["papermill"]["parameters"]["SEED"]
+            break
+        except (OSError, ValueError, KeyError):
+            continue
+    versions = {"python": platform.python_version()}
+    for mod in ("torch", "diffusers", "lightning"):
+        try:
+            versions[mod] = __import__(mod).__version__
+        except Exception:  # noqa: BLE001 - a version line is optional
+            pass
+    from .phenotypes.packaged import git_commit
+
+    ran = [s for s, v in run_log.get("steps", {}).items() if v.get("status")]
+    out = ["<section id='summary'><h2>What was run</h2><p>",
+           f"Profile <b>{html.escape(str(run_log.get('profile', '?')))}</b> · seed <b>{html.escape(str(seed if seed is not None else '?'))}</b>"
+           f" · {len(ran)} notebooks · commit {html.escape(git_commit())} · "
+           + " · ".join(f"{k} {html.escape(str(v))}" for k, v in versions.items()) + "</p>"]
+    table = headline_table(root / "metrics")
+    table = table[table["status"] != "not run"]
+    if len(table):
+        out.append("<table><tr><th>headline figure</th><th>value [95 % interval]</th><th>goal</th><th>trivial baseline</th>"
+                   "<th></th></tr>")
+        marks = {"pass": "<span class='status ok'>pass</span>", "miss": "<span class='status failed'>miss</span>"}
+        for r in table.itertuples():
+            out.append(f"<tr><td><a href='#{html.escape(r.notebook)}'>{html.escape(r.figure)}</a></td><td class='num'>"
+                       f"{html.escape(r.value)}</td><td>{html.escape(r.goal)}</td><td>{html.escape(r.baseline)}</td>"
+                       f"<td>{marks.get(r.status, '')}</td></tr>")
+        out.append("</table>")
+    out.append("</section>")
+    return out
+
+
 def build_index(reports: str | os.PathLike | None = None, notebooks: str | os.PathLike | None = None,
                 profile: str | None = None) -> Path:
     """(Re)write ``reports/index.html`` from the rendered notebooks, metrics, figures and run log."""
@@ -149,6 +190,7 @@ def build_index(reports: str | os.PathLike | None = None, notebooks: str | os.Pa
         f"<p class='sub'>Profile <b>{html.escape(str(profile or run_log.get('profile', '?')))}</b> · "
         f"index written {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}</p>",
     ]
+    parts += _run_header(root, run_log, stems)
     for stem in stems:
         step = steps.get(stem, {})
         status = step.get("status", "")
@@ -159,6 +201,9 @@ def build_index(reports: str | os.PathLike | None = None, notebooks: str | os.Pa
             parts.append(f"<a href='{html.escape(link)}'>{html.escape(stem)}</a> — {html.escape(title)}")
         else:
             parts.append(f"{html.escape(stem)} — {html.escape(title)}")
+        slides = root / f"{stem}.slides.html"
+        if slides.is_file():
+            parts.append(f" · <a class='slides' href='{html.escape(slides.name)}'>slides</a>")
         if status:
             seconds = step.get("seconds")
             extra = f" · {seconds:.0f} s" if isinstance(seconds, (int, float)) else ""

@@ -143,6 +143,20 @@ def render_html(executed: Path, target: Path) -> None:
         tmp.write_text(scrub_secrets(body), encoding="utf-8")
 
 
+def _slides(executed: Path, target: Path) -> dict:
+    """reveal.js slides of a notebook that ran with SLIDES true; a missing local reveal.js is reported, not fatal."""
+    from .slides import SlidesUnavailable, render_slides, wants_slides
+
+    if not wants_slides(executed):
+        return {}
+    try:
+        render_slides(executed, target)
+    except SlidesUnavailable as exc:
+        print(f"[phenoface] {executed.stem}: slides not rendered: {exc}", file=sys.stderr)
+        return {"slides": f"unavailable: {exc}"}
+    return {"slides": target.name}
+
+
 def execute(nb_path: Path, out_path: Path, params_file: Path, timeout: int, overrides: dict | None = None) -> None:
     """papermill -k python3 with the profile's parameter file and an execution timeout. A kill of this
     process (SIGTERM, Ctrl-C) stops papermill and its kernel and leaves no partial notebook behind."""
@@ -320,6 +334,7 @@ def _run_step(nb: Path, previous: dict, fp: str, params_file: Path, out_root: Pa
             execute(nb, executed, params_file, timeout, overrides)
             if html:
                 render_html(executed, rendered)
+                record.update(_slides(executed, out_root / f"{nb.stem}.slides.html"))
         except Exception as exc:  # record, render the index, then report failure
             record.update(status="failed", seconds=time.time() - start, error=str(exc))
             print(f"[phenoface] {nb.stem}: FAILED\n{exc}", file=sys.stderr)

@@ -78,6 +78,17 @@ def bootstrap_stat_ci(fn: Callable[[np.ndarray], float], n: int, groups=None, n_
     return point, (float(lo), float(hi))
 
 
+def spearman(a, b) -> float:
+    """Spearman rho of two paired samples; NaN when fewer than 3 pairs, either side is constant, or any value is
+    missing (a missing measurement is never silently dropped from a series)."""
+    from scipy.stats import spearmanr
+
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if len(a) < 3 or not (np.isfinite(a).all() and np.isfinite(b).all()) or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return float("nan")
+    return float(spearmanr(a, b).statistic)
+
+
 def spearman_partial(x, y, z) -> float:
     """Spearman correlation of ``x`` and ``y`` with ``z`` partialled out (ranks, then the partial Pearson
     formula). NaN when fewer than four complete rows or a variable is constant."""

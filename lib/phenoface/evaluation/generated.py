@@ -15,16 +15,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..stats import spearman
 from .progression import order_accuracy
 
 
-def _spearman(a, b) -> float:
-    from scipy.stats import spearmanr
-
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    if np.std(a) == 0 or np.std(b) == 0 or not np.isfinite(b).all():
-        return float("nan")
-    return float(spearmanr(a, b).statistic)
 
 
 def series_control(table: pd.DataFrame, severity_score: np.ndarray, measured: pd.DataFrame) -> dict:
@@ -37,7 +31,7 @@ def series_control(table: pd.DataFrame, severity_score: np.ndarray, measured: pd
     rows = []
     for (target, series), g in table[table["kind"] == "term"].groupby(["target", "series"]):
         rows.append({"term": target, "series": series,
-                     "spearman": _spearman(g["level"], measured.loc[g.index, target])})
+                     "spearman": spearman(g["level"], measured.loc[g.index, target])})
     per = pd.DataFrame(rows)
     out["term_spearman"] = per.groupby("term")["spearman"].mean() if len(per) else pd.Series(dtype=float)
     return out

@@ -26,6 +26,8 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
+from ..stats import spearman
+
 __all__ = ["severity_spearman", "severity_table", "order_accuracy", "progression_table", "progression_series",
            "age_order_accuracy"]
 
@@ -37,13 +39,6 @@ def _filled(score: np.ndarray) -> np.ndarray:
     return np.where(ok, score, fill)
 
 
-def _spearman(a, b) -> float:
-    from scipy.stats import spearmanr
-
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
-        return float("nan")
-    return float(spearmanr(a, b).statistic)
 
 
 def severity_spearman(scores, truth, groups) -> pd.DataFrame:
@@ -71,13 +66,13 @@ def severity_table(scores, truth, age, groups) -> pd.DataFrame:
         m = g == k
         sf = _filled(s[m])
         rows.append({"group": k, "n": int(m.sum()), "n_missing": int((~np.isfinite(s[m])).sum()),
-                     "spearman": _spearman(sf, t[m]), "spearman_age_only": _spearman(a[m], t[m]),
+                     "spearman": spearman(sf, t[m]), "spearman_age_only": spearman(a[m], t[m]),
                      "spearman_partial_age": spearman_partial(sf, t[m], a[m]) if age is not None else np.nan})
     per = pd.DataFrame(rows)
     sf = np.concatenate([_filled(s[g == k]) for k in sorted(set(g))]) if len(g) else s
     order = np.concatenate([np.flatnonzero(g == k) for k in sorted(set(g))]) if len(g) else np.arange(0)
     rows.append({"group": "pooled", "n": int(len(s)), "n_missing": int((~np.isfinite(s)).sum()),
-                 "spearman": _spearman(sf, t[order]), "spearman_age_only": _spearman(a, t),
+                 "spearman": spearman(sf, t[order]), "spearman_age_only": spearman(a, t),
                  "spearman_partial_age": spearman_partial(sf, t[order], a[order]) if age is not None else np.nan})
     mean = {"group": "mean", "n": int(len(s)), "n_missing": int((~np.isfinite(s)).sum())}
     for c in ("spearman", "spearman_age_only", "spearman_partial_age"):

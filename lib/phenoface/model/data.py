@@ -107,10 +107,11 @@ class FaceConditions(Dataset):
 
 
 class FaceDataModule(L.LightningDataModule):
-    """Batches of ``{"latent" | "image": ..., condition fields}``; a held-out slice for validation loss."""
+    """Batches of ``{"latent" | "image": ..., condition fields}``; a held-out slice for validation loss.
+    ``sample_weights`` (one per face) draws training batches with replacement in proportion to them."""
 
     def __init__(self, x: np.ndarray, cond: dict, key: str = "latent", batch_size: int = 64, val_fraction: float = 0.05,
-                 seed: int = 0, num_workers: int = 0):
+                 seed: int = 0, num_workers: int = 0, sample_weights: np.ndarray | None = None):
         super().__init__()
         if key not in ("latent", "image"):
             raise ValueError("key must be 'latent' or 'image'")
@@ -120,13 +121,26 @@ class FaceDataModule(L.LightningDataModule):
         self.val_idx, self.train_idx = np.sort(idx[:n_val]), np.sort(idx[n_val:])
         self.x, self.cond, self.key = x, cond, key
         self.batch_size, self.seed, self.num_workers = int(batch_size), seed, num_workers
+        if sample_weights is not None:
+            sample_weights = np.asarray(sample_weights, np.float64)
+            if sample_weights.shape != (n,) or not np.isfinite(sample_weights).all() or (sample_weights < 0).any():
+                raise ValueError(f"sample_weights: need {n} finite non-negative values, got shape {sample_weights.shape}")
+        self.sample_weights = sample_weights
 
     def _subset(self, idx):
         return FaceConditions(self.x[idx], {k: v[idx] for k, v in self.cond.items()}, self.key)
 
     def train_dataloader(self):
         g = torch.Generator().manual_seed(self.seed)
-        return DataLoader(self._subset(self.train_idx), batch_size=min(self.batch_size, len(self.train_idx)), shuffle=True,
+        batch = min(self.batch_size, len(self.train_idx))
+        if self.sample_weights is not None:  # oversampling (class balance), as GestaltGAN trains
+            from torch.utils.data import WeightedRandomSampler
+
+            sampler = WeightedRandomSampler(self.sample_weights[self.train_idx], len(self.train_idx), replacement=True,
+                                            generator=g)
+            return DataLoader(self._subset(self.train_idx), batch_size=batch, sampler=sampler, drop_last=True,
+                              num_workers=self.num_workers)
+        return DataLoader(self._subset(self.train_idx), batch_size=batch, shuffle=True,
                           drop_last=True, generator=g, num_workers=self.num_workers)
 
     def val_dataloader(self):

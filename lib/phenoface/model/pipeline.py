@@ -95,12 +95,10 @@ def train_generator(ts: TrainingSet, out, work, size: str = "quick", image_size:
     folder ``out`` with its card. Returns the card."""
     import torch
 
-    from ..conditioning import term_text_embeddings
     from .autoencoder import AutoencoderModule
     from .callbacks import SampleGrid
     from .components import autoencoder_config, n_params, size_config, unet_config
-    from .diffusion import DiffusionModule
-    from .train import encode_all, fit, hardware, latent_scale, read_log
+    from .train import fit, hardware, read_log
 
     work = Path(work)
     cfg = size_config(size)
@@ -113,15 +111,10 @@ def train_generator(ts: TrainingSet, out, work, size: str = "quick", image_size:
     ae = AutoencoderModule(vae_cfg, lr=ae_lr, total_steps=ae_steps)
     r_ae = fit(ae, FaceDataModule(ts.images, ts.cond, key="image", batch_size=batch_size, seed=seed), work / "autoencoder",
                {**base, "part": "autoencoder", "ae_lr": ae_lr}, ae_steps, **kw)
-    lat = encode_all(ae.vae.eval(), ts.images)
-    scale = latent_scale(lat)
-    dm = DiffusionModule(vae_cfg, unet_cfg, ts.diseases.kg_dim, term_text_embeddings(), latent_scale=scale,
-                         prediction_type=prediction_type, lr=lr, total_steps=unet_steps, warmup=min(200, unet_steps // 10))
-    dm.vae.load_state_dict(ae.vae.state_dict())
-    r_unet = fit(dm, FaceDataModule(lat * scale, ts.cond, key="latent", batch_size=batch_size, seed=seed), work / "unet",
-                 {**base, "part": "unet", "lr": lr, "prediction_type": prediction_type}, unet_steps,
-                 **{**kw, "callbacks": [SampleGrid(work / "samples", ts.diseases, image_size, every=sample_every),
-                                        *callbacks]})
+    r_unet, dm = fit_unet(ae.vae.eval(), vae_cfg, unet_cfg, ts.images, ts.cond, ts.diseases, work / "unet",
+                          {**base, "part": "unet", "lr": lr, "prediction_type": prediction_type}, unet_steps,
+                          batch_size=batch_size, lr=lr, prediction_type=prediction_type, seed=seed, trainer_kw=kw,
+                          callbacks=[SampleGrid(work / "samples", ts.diseases, image_size, every=sample_every), *callbacks])
     card = {"source": "trained", "fingerprint": fingerprint(), "commit": git_commit(), "params": params or {},
             "seed": seed, "tags": ts.tags, "zero_shot": list(ts.held_out), "faces": len(ts),
             "parameters": {"autoencoder": n_params(dm.vae), "unet": n_params(dm.unet), "conditioning": n_params(dm.encoder)},
@@ -135,6 +128,28 @@ def train_generator(ts: TrainingSet, out, work, size: str = "quick", image_size:
             with atomic_path(Path(out) / "training_samples.png") as tmp:
                 shutil.copyfile(grids[-1], tmp)
     return card
+
+
+def fit_unet(vae, vae_cfg: dict, unet_cfg: dict, images: np.ndarray, cond: dict, diseases: DiseaseTable, folder,
+             config: dict, unet_steps: int, batch_size: int = 64, lr: float = 1e-3, prediction_type: str = "epsilon",
+             seed: int = 0, trainer_kw: dict | None = None, callbacks=(), scale: float | None = None,
+             sample_weights=None):
+    """Train a conditioned UNet in the latent of the (trained, frozen) autoencoder ``vae``, resumable from
+    ``folder``; ``scale`` is the latent scale (None: 1 / std of these faces' latents). Returns (fit report, module).
+    The profile-conditioned model and the baselines (notebook 01) go through this one function, so they
+    differ only in their conditions."""
+    from ..conditioning import term_text_embeddings
+    from .diffusion import DiffusionModule
+    from .train import encode_all, fit, latent_scale
+
+    lat = encode_all(vae, images)
+    scale = latent_scale(lat) if scale is None else float(scale)
+    dm = DiffusionModule(vae_cfg, unet_cfg, diseases.kg_dim, term_text_embeddings(), latent_scale=scale,
+                         prediction_type=prediction_type, lr=lr, total_steps=unet_steps, warmup=min(200, unet_steps // 10))
+    dm.vae.load_state_dict(vae.state_dict())
+    data = FaceDataModule(lat * scale, cond, key="latent", batch_size=batch_size, seed=seed, sample_weights=sample_weights)
+    report = fit(dm, data, folder, config, unet_steps, **{**(trainer_kw or {}), "callbacks": list(callbacks)})
+    return report, dm
 
 
 def _thin(log: dict, keep: int = 400) -> dict:
@@ -178,9 +193,11 @@ def install_shipped(out, source: Path = SHIPPED) -> dict:
     return {**card, "source": "shipped"}
 
 
-def choose_weights(model_dir, work, data_dir, n: int = 256, seed: int = 0) -> dict:
+def choose_weights(model_dir, work, data_dir, n: int = 256, seed: int = 0, conditions=None) -> dict:
     """EMA or the last online weights, whichever denoises **validation** faces better (the same noise and
-    timesteps for both), written into ``model_dir`` and recorded in its card.
+    timesteps for both), written into ``model_dir`` and recorded in its card. ``conditions(table, diseases)``
+    gives the validation faces' condition arrays (default: the main model's, with measured tags; the
+    baselines pass theirs, with a ``keep`` mask).
 
     Why: torch's EMA averaging has no warm-up, so after a short run (a few thousand steps at decay 0.999) the
     average still holds a share of the random initialisation (0.999^2500 = 8 %). The choice is made on
@@ -203,8 +220,15 @@ def choose_weights(model_dir, work, data_dir, n: int = 256, seed: int = 0) -> di
     ema_model = load_model(model_dir)
     keep = np.isin(val.table["disease_id"], ema_model.diseases.ids + [UNAFFECTED])
     idx = np.flatnonzero(keep)[:n]
-    tags = tags_from_measurements(measure_images(val.images[idx], data_dir=data_dir))
-    cond = Condition.from_arrays(**condition_arrays(val.table.iloc[idx], ema_model.diseases, tags))
+    if conditions is None:
+        tags = tags_from_measurements(measure_images(val.images[idx], data_dir=data_dir))
+        arrays = condition_arrays(val.table.iloc[idx], ema_model.diseases, tags)
+    else:
+        arrays = dict(conditions(val.table.iloc[idx], ema_model.diseases))
+    keep_mask = arrays.pop("keep", None)
+    cond = Condition.from_arrays(**arrays)
+    if keep_mask is not None:
+        cond.keep &= torch.as_tensor(keep_mask, dtype=torch.bool)
     losses = {"ema": float(denoising_losses(ema_model, val.images[idx], cond, seed=seed).mean())}
     online_model = load_model(model_dir)
     online_model.unet.load_state_dict(online["unet"])

@@ -63,6 +63,11 @@ class ConditionedModel:
     card: dict = field(default_factory=dict)
 
     @property
+    def method(self) -> str:
+        """'profile' (the main model) or a baseline of notebook 01 ('class', 'prompt': disease token only)."""
+        return self.card.get("method", "profile")
+
+    @property
     def prediction_type(self) -> str:
         return self.scheduler.get("prediction_type", "epsilon")
 

@@ -104,10 +104,19 @@ def _condition(model, n, disease, term_vec, age, sex, severity, groups) -> Condi
     return cond.only(groups)
 
 
-def concepts(model, n, disease, terms, age, sex, severity, negative) -> tuple[Condition, Condition, list]:
-    """(null, context, [(condition, weight), ...]) for :func:`generate`."""
+def concepts(model, n, disease, terms, age, sex, severity, negative) -> tuple[Condition, Condition | None, list]:
+    """(null, context, [(condition, weight), ...]) for :func:`generate`. A baseline of notebook 01 (a model
+    whose ``method`` is not 'profile') knows its disease token only: plain classifier-free guidance, no
+    context (None), no terms; its age, sex and severity are not asked for."""
     zero = np.zeros(len(TERM_IDS), np.float32)
     null = _condition(model, n, None, zero, age, sex, 0.0, ())
+    if getattr(model, "method", "profile") != "profile":
+        if terms:
+            raise ValueError(f"the {model.method} baseline has no term tokens: it draws a disease (or {UNAFFECTED}) only")
+        only = ("disease",)
+        parts = [] if disease in (None, "") else [(_condition(model, n, disease, zero, age, sex, 0.0, only), 1.0)]
+        negs = [negative] if isinstance(negative, str) else list(negative or [])
+        return null, None, parts + [(_condition(model, n, d, zero, age, sex, 0.0, only), -1.0) for d in negs]
     ctx_groups = ("age", "sex")
     context = _condition(model, n, None, zero, age, sex, 0.0, ctx_groups)
     out = []
@@ -123,6 +132,45 @@ def concepts(model, n, disease, terms, age, sex, severity, negative) -> tuple[Co
     return null, context, out
 
 
+class Guide:
+    """The guided noise prediction of :func:`generate` for a fixed set of conditions (null, context,
+    weighted concepts; see the module docstring), encoded once. :mod:`phenoface.editing` uses it too."""
+
+    def __init__(self, model, null: Condition, context: Condition | None, parts: list):
+        self.model, self.n, self.has_ctx = model, len(null), context is not None
+        conds = Condition.cat([null, *([context] if self.has_ctx else []), *[c for c, _ in parts]])
+        self.weights = [w for _, w in parts]
+        self.first = 2 if self.has_ctx else 1
+        self.k = self.first + len(parts)
+        self.device = next(model.unet.parameters()).device
+        self.states = model.encoder(conds.to(self.device))
+
+    def __call__(self, x: torch.Tensor, t, guidance: float) -> torch.Tensor:
+        n, c, s = self.n, x.shape[1], x.shape[2]
+        pred = self.model.unet(x.repeat(self.k, 1, 1, 1), t, encoder_hidden_states=self.states).sample.view(self.k, n, c, s, s)
+        e_null = pred[0]
+        e_ctx = pred[1] if self.has_ctx else e_null
+        e = e_ctx - e_null
+        for i, w in enumerate(self.weights):
+            e = e + w * (pred[self.first + i] - e_ctx)
+        return e_null + guidance * e
+
+
+def denoise(guide: Guide, latents: torch.Tensor, sched, timesteps, guidance: float, generator=None,
+            progress: bool = False) -> torch.Tensor:
+    """Run ``sched`` over ``timesteps`` from ``latents`` with the guided prediction ``guide``."""
+    it = timesteps
+    if progress:
+        from tqdm.auto import tqdm
+
+        it = tqdm(it, desc="sampling", leave=False)
+    for t in it:
+        eps = guide(sched.scale_model_input(latents, t), t, guidance)
+        kw = {} if generator is None else {"generator": generator}  # DDIMInverseScheduler.step takes none
+        latents = sched.step(eps, t, latents, **kw).prev_sample
+    return latents
+
+
 @torch.no_grad()
 def generate(model, disease: str | None = None, terms: dict | None = None, age=30.0, sex="F",
              severity=1.0, n: int = 8, seed: int = 0, steps: int = 25, guidance: float = 3.0,
@@ -136,31 +184,14 @@ def generate(model, disease: str | None = None, terms: dict | None = None, age=3
     model.diseases.check(disease)
     _check_terms(terms)  # unknown ids -> KeyError listing the known ones
     null, context, parts = concepts(model, int(n), disease, terms, age, sex, severity, negative)
-    conds = Condition.cat([null, context, *[c for c, _ in parts]])
-    weights = [w for _, w in parts]
-    device = next(model.unet.parameters()).device
-    conds = conds.to(device)
-    states = model.encoder(conds)
+    guide = Guide(model, null, context, parts)
     sched = make_scheduler(model.scheduler, scheduler)
     sched.set_timesteps(int(steps))
     g = torch.Generator(device="cpu").manual_seed(int(seed))
     c, s = model.unet.config.in_channels, model.unet.config.sample_size
     shape = (1 if shared_noise else int(n), c, s, s)
-    latents = (torch.randn(shape, generator=g) * sched.init_noise_sigma).expand(int(n), c, s, s).contiguous().to(device)
-    k = 2 + len(parts)
-    it = sched.timesteps
-    if progress:
-        from tqdm.auto import tqdm
-
-        it = tqdm(it, desc="sampling", leave=False)
-    for t in it:
-        x = sched.scale_model_input(latents, t)
-        pred = model.unet(x.repeat(k, 1, 1, 1), t, encoder_hidden_states=states).sample.view(k, int(n), c, s, s)
-        e_null, e_ctx = pred[0], pred[1]
-        e = e_ctx - e_null
-        for i, w in enumerate(weights):
-            e = e + w * (pred[2 + i] - e_ctx)
-        latents = sched.step(e_null + guidance * e, t, latents, generator=g).prev_sample
+    latents = (torch.randn(shape, generator=g) * sched.init_noise_sigma).expand(int(n), c, s, s).contiguous()
+    latents = denoise(guide, latents.to(guide.device), sched, sched.timesteps, guidance, generator=g, progress=progress)
     if return_latents:
         return latents
     return decode(model, latents)

@@ -20,7 +20,8 @@ def generate_cohort(model, reference: pd.DataFrame, per_disease: int, zero_shot=
                     guidance: float = 3.0, scheduler: str = "dpm++", batch: int = 32, progress: bool = True):
     """(uint8 images, table) with ``per_disease`` faces for every disease of ``reference`` (a cohort table):
     age, sex and severity resampled from that disease's reference rows; zero-shot diseases drawn from their
-    profile terms by composition. ``table`` also records the mode and the seconds spent."""
+    profile terms by composition (by name for the prompt baseline; the class baseline skips them: it has
+    no token for a class it never saw). ``table`` also records the mode and the seconds spent."""
     rng = np.random.default_rng([seed, 606])
     diseases = sorted(reference["disease_id"].unique())
     images, rows = [], []
@@ -38,7 +39,13 @@ def generate_cohort(model, reference: pd.DataFrame, per_disease: int, zero_shot=
                       guidance=guidance, scheduler=scheduler, seed=seed * 100_003 + k * 1009 + start)
             sev = part["severity"].to_numpy(float) if d != UNAFFECTED else np.zeros(len(part))
             t0 = time.perf_counter()
-            if d in zero_shot:
+            method = getattr(model, "method", "profile")
+            if d in zero_shot and method == "class":
+                break  # a class never seen has no trained token: nothing to draw (the table says so by its absence)
+            if d in zero_shot and method != "profile":
+                imgs = generate(model, disease=d, **kw)  # the prompt baseline's zero-shot: the disease's name alone
+                mode = "zero-shot (name)"
+            elif d in zero_shot:
                 imgs = generate(model, terms=zero_shot_terms(model, d), severity=np.clip(sev, 0, 1), **kw)
                 mode = "zero-shot"
             else:

@@ -1,0 +1,173 @@
+"""Literature baselines, trained like the profile-conditioned model (same UNet size, data split, step
+budget and autoencoder) so that a comparison compares methods, not budgets:
+
+- ``class``: **GestaltGAN-style class-conditional**: one learned token per disease and one for unaffected
+  faces, nothing else; class-balanced sampling (GestaltGAN oversamples rare syndromes);
+- ``prompt``: **prompt-only**: the disease name as text ("a face of a person with Noonan syndrome"), its
+  MiniLM embedding as the only token: no KG, LLM or image evidence, no age, no terms (what a prompt or
+  per-disease DreamBooth user gets).
+
+Both reuse the project's :class:`~phenoface.conditioning.ConditionEncoder` with every group but ``disease``
+switched off (its null token, in training and sampling), and a disease "embedding" that is a one-hot class
+(``class``) or the name's text embedding (``prompt``). So the UNet, the tokens' width, the noise schedule and
+the training loop are the same code as the main model's; only what conditions it differs.
+
+    >>> card = train_baseline("class", train_split, out, work, unet_steps=2500)    # notebook 01, TRAIN_BASELINES
+    >>> install_baseline("prompt", data_dir / "baselines" / "prompt")              # the shipped quick checkpoint
+    >>> generate(load_model(data_dir / "baselines" / "class"), disease="OMIM:190685", n=8)   # plain CFG
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..conditioning import GROUPS
+from ..config import atomic_path
+from ..labels import UNAFFECTED
+from ..model.data import DiseaseTable
+from ..model.pipeline import SHIPPED
+
+METHODS = ("class", "prompt")
+SHIPPED_BASELINES = SHIPPED.parent / "baselines_quick"
+PROMPT = "a face of a person with {name}"
+UNAFFECTED_PROMPT = "a face of an unaffected person"
+# What a baseline's model folder holds of its own; the autoencoder is the generator's (shared, not shipped twice)
+OWN_FILES = ("unet.safetensors", "unet.json", "conditioning.safetensors", "conditioning.json", "card.json")
+
+
+def _check_method(method: str) -> None:
+    if method not in METHODS:
+        raise ValueError(f"unknown baseline {method!r}; choose one of {', '.join(METHODS)}")
+
+
+def baseline_table(method: str, disease_ids, names: dict | None = None) -> DiseaseTable:
+    """The disease table a baseline is conditioned through: a row for every disease **and** for unaffected
+    faces (a class of its own, as in GestaltGAN); no profile (zeros)."""
+    _check_method(method)
+    names = names or {}
+    ids = [d for d in disease_ids if d != UNAFFECTED] + [UNAFFECTED]
+    if method == "class":
+        emb = np.eye(len(ids), dtype=np.float32)
+    else:
+        from ..llm.ground import embed
+
+        emb = embed([UNAFFECTED_PROMPT if d == UNAFFECTED else PROMPT.format(name=names.get(d, d)) for d in ids])
+    return DiseaseTable(ids, emb, np.zeros((len(ids), _n_terms()), np.float32),
+                        {d: names.get(d, d) for d in ids})
+
+
+def _n_terms() -> int:
+    from ..cohort.terms import TERM_IDS
+
+    return len(TERM_IDS)
+
+
+def baseline_conditions(table, diseases: DiseaseTable) -> dict[str, np.ndarray]:
+    """Per face: its class token only (every other group is its null token, ``keep`` False)."""
+    from ..model.data import condition_arrays
+
+    n = len(table)
+    cond = condition_arrays(table, diseases, np.zeros((n, _n_terms()), np.float32))
+    keep = np.zeros((n, len(GROUPS)), bool)
+    keep[:, GROUPS.index("disease")] = True
+    return {**cond, "keep": keep}
+
+
+def class_balance(labels) -> np.ndarray:
+    """Sampling weight 1 / (faces of that class): every class is drawn equally often."""
+    labels = np.asarray(labels, dtype=object)
+    _, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    return 1.0 / counts[inverse]
+
+
+def train_baseline(method: str, images: np.ndarray, table, out, work, autoencoder=SHIPPED, zero_shot=(),
+                   names: dict | None = None, unet_steps: int = 2500, batch_size: int = 32, lr: float = 1e-3,
+                   seed: int = 0, trainer_kw: dict | None = None, params: dict | None = None) -> dict:
+    """Train baseline ``method`` on ``images`` / ``table`` (the train split) in the latent of the generator's
+    autoencoder (``autoencoder``: a model folder), with its UNet configuration; ``zero_shot`` diseases are
+    left out as for the main model. Writes the model folder ``out`` (autoencoder included) and returns its card."""
+    from .. import modelio
+    from ..model.components import n_params
+    from ..model.pipeline import fit_unet, git_commit
+    from ..model.store import KIND, fingerprint, load_model, save_model
+    from ..model.train import hardware
+
+    _check_method(method)
+    source = load_model(autoencoder)
+    keep = ~np.isin(np.asarray(table["disease_id"], dtype=object), list(zero_shot))
+    images, table = images[keep], table[keep].reset_index(drop=True)
+    diseases = baseline_table(method, sorted(set(table["disease_id"]) | set(zero_shot)), names)
+    cond = baseline_conditions(table, diseases)
+    _, vae_c = modelio.load_model(Path(autoencoder) / "autoencoder.safetensors", kind=f"{KIND}/autoencoder")
+    _, unet_c = modelio.load_model(Path(autoencoder) / "unet.safetensors", kind=f"{KIND}/unet")
+    # cross-attention width and everything else as the main model; only the conditioning input differs
+    config = {"method": method, "faces": int(len(table)), "seed": seed, "batch_size": batch_size, "lr": lr,
+              "held_out": list(zero_shot), "autoencoder": source.card.get("fingerprint"), "part": "unet",
+              "unet": unet_c["config"]}
+    t0 = time.perf_counter()
+    kw = {"progress": True, "every": 250, **(trainer_kw or {})}
+    report, dm = fit_unet(source.vae, vae_c["config"], unet_c["config"], images, cond, diseases, Path(work) / "unet",
+                          config, unet_steps, batch_size=batch_size, lr=lr, seed=seed, trainer_kw=kw,
+                          scale=source.latent_scale, sample_weights=class_balance(table["disease_id"]))
+    card = {"source": "trained", "method": method, "fingerprint": fingerprint(), "commit": git_commit(),
+            "params": params or {}, "seed": seed, "faces": int(len(table)), "zero_shot": list(zero_shot),
+            "autoencoder_from": str(source.card.get("source", "")) or "generator",
+            "parameters": {"unet": n_params(dm.unet), "conditioning": n_params(dm.encoder)},
+            "unet": report, "seconds": round(time.perf_counter() - t0, 1), "hardware": hardware(), "figures": {}}
+    if report["rank"] == 0:
+        save_model(out, dm, diseases, card, source.image_size)
+    return card
+
+
+def ship_baseline(model_dir, method: str, target: Path | None = None) -> Path:
+    """Copy a trained baseline's own files (fp16) to the package (``assets/baselines_quick/<method>``)."""
+    import torch
+
+    from .. import modelio
+    from ..model.store import KIND
+
+    _check_method(method)
+    source, target = Path(model_dir), Path(target or SHIPPED_BASELINES / method)
+    target.mkdir(parents=True, exist_ok=True)
+    for name in ("unet", "conditioning"):
+        tensors, config = modelio.load_model(source / f"{name}.safetensors", kind=f"{KIND}/{name}")
+        modelio.save_model(target / f"{name}.safetensors",
+                           {k: v.to(torch.float16) if v.is_floating_point() else v for k, v in tensors.items()},
+                           config, kind=f"{KIND}/{name}")
+    with atomic_path(target / "card.json") as tmp:
+        shutil.copyfile(source / "card.json", tmp)
+    return target
+
+
+def install_baseline(method: str, out, source: Path | None = None, autoencoder: Path = SHIPPED) -> dict:
+    """The shipped quick baseline ``method`` into ``out``, with the generator's autoencoder beside it;
+    refused (naming the command that remakes it) when its fingerprint does not match this code."""
+    import json
+
+    from ..model.store import check_fingerprint, load_model
+
+    _check_method(method)
+    source = Path(source or SHIPPED_BASELINES / method)
+    card_path = source / "card.json"
+    if not card_path.is_file():
+        raise FileNotFoundError(f"No shipped {method} baseline in {source}: run notebook 01_baselines with "
+                                "TRAIN_BASELINES: true, then python -m phenoface.baselines.ship")
+    card = json.loads(card_path.read_text())
+    check_fingerprint(card, source)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    files = [source / f for f in OWN_FILES] + [Path(autoencoder) / f for f in ("autoencoder.safetensors", "autoencoder.json")]
+    for f in files:
+        if f.is_file():
+            with atomic_path(out / f.name) as tmp:
+                shutil.copyfile(f, tmp)
+    load_model(out)
+    return {**card, "source": "shipped"}
+
+
+def is_baseline(model) -> bool:
+    return getattr(model, "card", {}).get("method") in METHODS
