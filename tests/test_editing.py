@@ -75,3 +75,27 @@ def test_bad_input_is_named(model, faces):
         edit(model, faces, target=UNAFFECTED, strength=1.5)
     with pytest.raises(ValueError, match="unknown edit method"):
         edit(model, faces, target=UNAFFECTED, method="warp")
+
+
+def test_identity_measures_tell_the_same_person_from_another():
+    from phenoface.evaluation.edits import identity_calibration, region_cosine, separation_auc, untouched_mask
+
+    mask = untouched_mask(64, identities=2)
+    assert 0.1 < mask.mean() < 0.9  # the background and hair are untouched, the inner face is not
+    cal = identity_calibration(["OMIM:190685", "OMIM:163950"], n=8)
+    assert separation_auc(cal, "untouched regions") > 0.9
+    a = np.random.default_rng(0).integers(0, 255, (2, 64, 64, 3))
+    np.testing.assert_allclose(region_cosine(a, a, mask), 1.0)
+    with pytest.raises(ValueError, match="line up"):
+        region_cosine(a, a[:1])
+
+
+def test_an_image_without_a_face_is_named_and_the_others_still_edited(model, faces):
+    from phenoface.cohort import render_face
+
+    face = render_face(7, 20.0, "F", None, 32)[0]
+    blank = np.full((32, 32, 3), 128, np.uint8)
+    out = edit(model, np.stack([face, blank]), target=model.diseases.ids[0], steps=4, strength=0.5, require_face=True)
+    assert list(out.table["edited"]) == [True, False]
+    assert out.table.loc[1, "note"] == "no face detected: not edited"
+    assert np.array_equal(out.images[1], blank) and not np.array_equal(out.images[0], face)

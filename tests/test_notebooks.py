@@ -21,11 +21,16 @@ REQUIRED = {
                           "frequency_profile_precision_at_k", "chance_precision_at_k"},
     "05_train_conditioned_diffusion": {"train_steps", "train_seconds", "final_loss", "images_per_second",
                                        "checkpoint_source", "autoencoder_top1_ratio"},
-    "06_generate": {"images_generated", "seconds_per_image"},
+    "01_baselines": {"class_train_steps", "prompt_train_steps", "class_seconds_per_image", "prompt_seconds_per_image",
+                     "portraits", "warps", "warp_applied_vs_measured_pearson"},
+    "06_generate": {"images_generated", "seconds_per_image", "edits", "edit_seconds_per_face", "inversion_ok_rate"},
     "07_evaluate": {"regressor_nme", "recogniser_top1", "recogniser_top1_ci", "recogniser_top1_blur07", "recogniser_top5",
                     "severity_spearman", "severity_spearman_age_only", "severity_spearman_partial_age",
                     "progression_order_accuracy", "progression_order_accuracy_unaffected", "memorisation_auc",
-                    "memorisation_tpr_at_fpr1", "memorisation_rate", "fd_real_vs_heldout"},
+                    "memorisation_tpr_at_fpr1", "memorisation_rate", "fd_real_vs_heldout", "method_class_top1",
+                    "method_prompt_top1", "method_profile_top1", "identity_calibration_auc_untouched",
+                    "edit_ddim_h2d_identity_untouched", "edit_ddim_h2d_target_top1", "edit_progression_order_accuracy"},
+    "08_summary": {"headlines_pass", "headlines_miss", "methods_compared"},
 }
 
 pytestmark = [pytest.mark.notebook, pytest.mark.slow]
@@ -62,7 +67,8 @@ BOUNDS = {
     # smoke trains the pixel instrument for seconds, so its own figures are not bounded here (tests/test_instrument.py
     # checks that it learns); the oracle route (meter on the renderer's landmarks) must still work
     "04_image_profiles": {"image_profile_precision_at_k_oracle": (0.5, 1.0), "age_mae_mean_age_baseline": (5.0, 25.0)},
-    "07_evaluate": {"memorisation_auc": (0.6, 1.0), "memorisation_tpr_at_fpr1": (0.3, 1.0), "memorisation_rate": (0.0, 0.1),
+    # the identity measure must tell the same person from another on renders (truth known), even at smoke size
+    "07_evaluate": {"identity_calibration_auc_untouched": (0.8, 1.0), "memorisation_auc": (0.6, 1.0), "memorisation_tpr_at_fpr1": (0.3, 1.0), "memorisation_rate": (0.0, 0.1),
                     "progression_order_accuracy_unaffected": (0.2, 0.8), "fd_real_vs_heldout": (0.0, 100.0)},
 }
 # Relations that must hold even at smoke size: a figure above its trivial baseline.

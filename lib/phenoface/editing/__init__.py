@@ -84,11 +84,51 @@ def invert(model, latents: torch.Tensor, guide: Guide, steps: int, k: int) -> to
     return denoise(guide, latents, inv, inv.timesteps[:k], 1.0)
 
 
+def faces_found(images, size: int = 256) -> np.ndarray:
+    """Per image, whether MediaPipe finds a face (on a ``size`` px copy: the detector needs more than 64 px)."""
+    from PIL import Image
+
+    from ..faces import detect_landmarks
+
+    found = []
+    for img in images:
+        big = np.asarray(Image.fromarray(img).resize((size, size), Image.BICUBIC))
+        found.append(detect_landmarks(big, backend="mediapipe") is not None)
+    return np.array(found, bool)
+
+
 @torch.no_grad()
 def edit(model, images, target: str, source: str = UNAFFECTED, age=30.0, sex="F", severity=1.0, terms=None,
          method: str = "ddim", strength: float = 0.7, steps: int = 25, guidance: float = 3.0, seed: int = 0,
-         target_age=None, source_severity=None, max_error: float = MAX_ERROR) -> EditResult:
-    """Edit ``images`` (uint8 aligned faces) from ``source`` to ``target`` (see the module docstring)."""
+         target_age=None, source_severity=None, max_error: float = MAX_ERROR, require_face: bool = False) -> EditResult:
+    """Edit ``images`` (uint8 aligned faces) from ``source`` to ``target`` (see the module docstring).
+    ``require_face``: images in which MediaPipe finds no face are returned unedited, with ``edited`` False and
+    a ``note`` saying so in the table; the others are still edited."""
+    if require_face:
+        arr = check_images(model, images)
+        ok = faces_found(arr)
+        out = arr.copy()
+        recon = None
+        per = lambda v: np.asarray(_per_face(v, len(arr), "value"), dtype=object)  # noqa: E731
+        blank = {"method": method, "strength": float(strength), "source": source, "target": target, "severity": np.nan,
+                 "age": np.nan, "inversion_error": np.nan, "inversion_ok": np.nan}
+        records = [dict(blank) for _ in range(len(arr))]
+        if ok.any():
+            idx = np.flatnonzero(ok)
+            sub = edit(model, arr[idx], target, source, per(age)[idx], per(sex)[idx], per(severity)[idx].astype(float),
+                       terms, method, strength, steps, guidance, seed,
+                       None if target_age is None else per(target_age)[idx].astype(float),
+                       None if source_severity is None else per(source_severity)[idx].astype(float), max_error)
+            out[idx] = sub.images
+            for j, i in enumerate(idx):
+                records[i] = sub.table.iloc[j].to_dict()
+            if sub.reconstructions is not None:
+                recon = arr.copy()
+                recon[idx] = sub.reconstructions
+        rows = pd.DataFrame(records)
+        rows["edited"] = ok
+        rows["note"] = np.where(ok, "", "no face detected: not edited")
+        return EditResult(out, rows, recon)
     if method not in METHODS:
         raise ValueError(f"unknown edit method {method!r}; choose one of {', '.join(METHODS)}")
     if not 0.0 < float(strength) <= 1.0:

@@ -1,0 +1,44 @@
+"""Headline table and comparison table read recorded metrics; the index shows what was run."""
+
+import json
+
+import numpy as np
+import pytest
+
+from phenoface.report import build_index, record_metrics
+from phenoface.summary import HEADLINES, comparison_table, headline_table
+
+
+def test_headlines_mark_pass_miss_and_not_run(tmp_path):
+    m = tmp_path / "metrics"
+    record_metrics("04_image_profiles", {"image_profile_precision_at_k": 0.96, "image_profile_precision_at_k_ci": [0.9, 0.99],
+                                         "frequency_profile_precision_at_k": 0.3, "age_mae": 4.0}, m)
+    record_metrics("07_evaluate", {"generated_age_mae": 2.0, "generated_age_mae_real": 1.0}, m)
+    t = headline_table(m).set_index("figure")
+    assert t.loc["image-profile precision@k (pixels)", "status"] == "pass"
+    assert t.loc["image-profile precision@k (pixels)", "value"] == "0.96 [0.9, 0.99]"
+    assert "0.3 (frequency only)" == t.loc["image-profile precision@k (pixels)", "baseline"]
+    assert t.loc["age MAE, years (pixels)", "status"] == "miss"
+    assert t.loc["generated age MAE, years", "status"] == "miss"  # 2.0 > 1.5 x 1.0
+    assert t.loc["term intensity Pearson, weakest term", "status"] == "not run"
+    assert len(t) == len(HEADLINES)
+
+
+def test_comparison_table_says_why_a_cell_is_missing(tmp_path):
+    m = tmp_path / "metrics"
+    record_metrics("07_evaluate", {"method_class_top1": 0.2, "method_class_top1_ci": [0.1, 0.3], "method_profile_top1": 0.4}, m)
+    t = comparison_table(m)
+    assert t.loc["class-conditional (GestaltGAN-style)", "top-1"] == "0.2 [0.1, 0.3]"
+    assert t.loc["class-conditional (GestaltGAN-style)", "zero-shot top-1"].startswith("n/a")
+    assert t.loc["prompt-only (disease name)", "top-1"].startswith("not measured")
+    assert t.loc["landmark warp (TPS)", "FD to test faces"].startswith("n/a: a warp")
+    assert (t != "").all().all()
+
+
+def test_index_header_shows_run_and_headlines(tmp_path):
+    reports = tmp_path / "reports"
+    record_metrics("07_evaluate", {"generated_memorisation_rate": 0.0}, reports / "metrics")
+    (reports / "run.json").write_text(json.dumps({"profile": "quick", "steps": {"07_evaluate": {"status": "ok"}}}))
+    html = build_index(reports, notebooks=tmp_path).read_text()
+    assert "What was run" in html and "quick" in html
+    assert "memorisation rate, generated faces" in html and "pass" in html
