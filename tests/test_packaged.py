@@ -60,3 +60,24 @@ def test_shipped_generator_installs_loads_and_generates(tmp_path):
     recorded = json.loads((SHIPPED / "card.json").read_text())
     assert recorded["figures"]["weights"] in ("ema", "online")
     assert np.array_equal(imgs, generate(m, disease=m.diseases.ids[0], age=8.0, n=2, steps=3, seed=0))
+
+
+@pytest.mark.parametrize("method", ["class", "prompt"])
+def test_shipped_baselines_install_and_share_the_generators_autoencoder(method, tmp_path):
+    """Notebook 01's shipped baselines match this code, carry no second autoencoder, and draw faces."""
+    import json
+
+    from phenoface.baselines import SHIPPED_BASELINES, install_baseline
+    from phenoface.model import load_model
+    from phenoface.model.pipeline import SHIPPED
+    from phenoface.sampling import generate
+
+    folder = SHIPPED_BASELINES / method
+    assert not (folder / "autoencoder.safetensors").exists()
+    assert sum(p.stat().st_size for p in folder.iterdir()) < 15e6
+    card = install_baseline(method, tmp_path / method)
+    assert card["method"] == method and card["unet"]["steps"] == json.loads((SHIPPED / "card.json").read_text())["unet"]["steps"]
+    m = load_model(tmp_path / method)
+    assert m.method == method
+    imgs = generate(m, disease=m.diseases.ids[0], n=2, steps=3, seed=0)
+    assert imgs.shape == (2, 64, 64, 3) and imgs.std() > 5
