@@ -32,3 +32,17 @@ def test_index_lists_metrics_figures_and_status(tmp_path):
     assert "cohort_faces_per_s" in page and "1234" in page
     assert "figures/00_data/a_line.png" in page
     assert "status ok" in page
+
+
+def test_only_a_notebook_that_declares_slides_gets_them(tmp_path):
+    import json
+
+    from phenoface.slides import wants_slides
+
+    def nb(source):
+        return {"cells": [{"cell_type": "code", "metadata": {"tags": ["parameters"]}, "source": source}],
+                "metadata": {"papermill": {"parameters": {"SLIDES": True, "SEED": 0}}}}
+
+    (tmp_path / "a.ipynb").write_text(json.dumps(nb("SEED = 0\nSLIDES = True\n")))
+    (tmp_path / "b.ipynb").write_text(json.dumps(nb("SEED = 0\n")))  # the profile has SLIDES, this notebook does not
+    assert wants_slides(tmp_path / "a.ipynb") and not wants_slides(tmp_path / "b.ipynb")

@@ -76,8 +76,11 @@ def render_slides(executed: Path, target: Path, modules: Path | None = None) -> 
 
 
 def wants_slides(executed: Path) -> bool:
-    """Whether the executed notebook ran with ``SLIDES`` true (papermill records the parameters it was given)."""
+    """Whether the executed notebook declares ``SLIDES`` in its parameters cell and ran with it true (papermill
+    records every parameter of the profile file for every notebook, so the declaration is what counts)."""
     import json
 
-    meta = json.loads(Path(executed).read_text(encoding="utf-8")).get("metadata", {})
-    return bool(meta.get("papermill", {}).get("parameters", {}).get("SLIDES", False))
+    nb = json.loads(Path(executed).read_text(encoding="utf-8"))
+    declared = any("parameters" in c.get("metadata", {}).get("tags", []) and "SLIDES" in "".join(c.get("source", ""))
+                   for c in nb.get("cells", []))
+    return declared and bool(nb.get("metadata", {}).get("papermill", {}).get("parameters", {}).get("SLIDES", False))
