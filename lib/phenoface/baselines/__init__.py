@@ -124,23 +124,13 @@ def train_baseline(method: str, images: np.ndarray, table, out, work, autoencode
 
 
 def ship_baseline(model_dir, method: str, target: Path | None = None) -> Path:
-    """Copy a trained baseline's own files (fp16) to the package (``assets/baselines_quick/<method>``)."""
-    import torch
-
-    from .. import modelio
-    from ..model.store import KIND
+    """Copy a trained baseline's own files (fp16) to the package (``assets/baselines_quick/<method>``); the
+    autoencoder stays the generator's."""
+    from ..model.store import convert
 
     _check_method(method)
-    source, target = Path(model_dir), Path(target or SHIPPED_BASELINES / method)
-    target.mkdir(parents=True, exist_ok=True)
-    for name in ("unet", "conditioning"):
-        tensors, config = modelio.load_model(source / f"{name}.safetensors", kind=f"{KIND}/{name}")
-        modelio.save_model(target / f"{name}.safetensors",
-                           {k: v.to(torch.float16) if v.is_floating_point() else v for k, v in tensors.items()},
-                           config, kind=f"{KIND}/{name}")
-    with atomic_path(target / "card.json") as tmp:
-        shutil.copyfile(source / "card.json", tmp)
-    return target
+    return convert(model_dir, Path(target or SHIPPED_BASELINES / method), parts=("unet", "conditioning"),
+                   extras=("card.json",))
 
 
 def install_baseline(method: str, out, source: Path | None = None, autoencoder: Path = SHIPPED) -> dict:

@@ -146,21 +146,23 @@ def load_model(path, check: bool = True, dtype=torch.float32) -> ConditionedMode
                             dict(card["scheduler"]), card)
 
 
-def convert(source, target, dtype=torch.float16) -> Path:
-    """Copy a model folder with its floating-point tensors stored as ``dtype`` (the shipped checkpoint is fp16:
-    half the size; :func:`load_model` casts back to float32). Cards and the fingerprint are kept."""
+def convert(source, target, dtype=torch.float16, parts=("autoencoder", "unet", "conditioning"),
+            extras=("card.json", "training_samples.png")) -> Path:
+    """Copy a model folder's ``parts`` (and ``extras`` files) with floating-point tensors stored as ``dtype`` (the
+    shipped checkpoints are fp16: half the size; :func:`load_model` casts back to float32). Cards and the
+    fingerprint are kept."""
     import shutil
 
     from ..config import atomic_path
 
     source, target = Path(source), Path(target)
     target.mkdir(parents=True, exist_ok=True)
-    for name in ("autoencoder", "unet", "conditioning"):
+    for name in parts:
         tensors, config = modelio.load_model(source / f"{name}.safetensors", kind=f"{KIND}/{name}", rebuild=REBUILD)
         modelio.save_model(target / f"{name}.safetensors",
                            {k: v.to(dtype) if v.is_floating_point() else v for k, v in tensors.items()}, config,
                            kind=f"{KIND}/{name}")
-    for extra in ("card.json", "training_samples.png"):
+    for extra in extras:
         if (source / extra).is_file():
             with atomic_path(target / extra) as tmp:
                 shutil.copyfile(source / extra, tmp)
