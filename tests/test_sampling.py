@@ -126,3 +126,29 @@ def test_generated_cohort_round_trip(model, tmp_path):
     assert np.array_equal(back, imgs) and list(t2["mode"]) == list(table["mode"])
     with pytest.raises(FileNotFoundError, match="notebook 06"):
         load_generated(tmp_path / "nothing")
+
+
+def test_swap_profiles_replaces_profiles_only_and_says_so(model, tmp_path):
+    from phenoface.model.pipeline import swap_profiles
+    from phenoface.profiles import save_profiles
+    from phenoface.profiles.profile import Evidence, Profile
+
+    ids = model.diseases.ids
+    kg = [Profile.from_evidence(d, d, {"all": {"kg_frequency": {"HP:0000316": Evidence("kg_frequency", 0.9)}}}, "t")
+          for d in ids]
+    save_profiles(kg[1:], tmp_path / "profiles" / "kg_profiles.json")
+    with pytest.raises(KeyError, match=ids[0]):  # a disease without a KG profile is named
+        swap_profiles(model, tmp_path)
+    save_profiles(kg, tmp_path / "profiles" / "kg_profiles.json")
+    swapped = swap_profiles(model, tmp_path, "kg")
+    from phenoface.cohort.terms import TERM_IDS
+
+    j = TERM_IDS.index("HP:0000316")
+    assert np.allclose(swapped.diseases.profile[:, j], 0.9)
+    assert np.allclose(np.delete(swapped.diseases.profile, j, axis=1), 0.0)  # every other term: none in the KG profile
+    assert np.array_equal(swapped.diseases.embedding, model.diseases.embedding) and swapped.unet is model.unet
+    assert "inference" in swapped.card["profiles"] and "profiles" not in model.card
+    assert not np.array_equal(generate(swapped, disease=ids[0], n=1, steps=3, seed=0, return_latents=True),
+                              generate(model, disease=ids[0], n=1, steps=3, seed=0, return_latents=True))
+    with pytest.raises(ValueError, match="kg"):
+        swap_profiles(model, tmp_path, "gestalt")

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..cohort.terms import TERM_IDS
 from ..conditioning import GROUPS
 from ..config import atomic_path
 from ..labels import UNAFFECTED
@@ -56,14 +57,8 @@ def baseline_table(method: str, disease_ids, names: dict | None = None) -> Disea
         from ..llm.ground import embed
 
         emb = embed([UNAFFECTED_PROMPT if d == UNAFFECTED else PROMPT.format(name=names.get(d, d)) for d in ids])
-    return DiseaseTable(ids, emb, np.zeros((len(ids), _n_terms()), np.float32),
+    return DiseaseTable(ids, emb, np.zeros((len(ids), len(TERM_IDS)), np.float32),
                         {d: names.get(d, d) for d in ids})
-
-
-def _n_terms() -> int:
-    from ..cohort.terms import TERM_IDS
-
-    return len(TERM_IDS)
 
 
 def baseline_conditions(table, diseases: DiseaseTable) -> dict[str, np.ndarray]:
@@ -71,7 +66,7 @@ def baseline_conditions(table, diseases: DiseaseTable) -> dict[str, np.ndarray]:
     from ..model.data import condition_arrays
 
     n = len(table)
-    cond = condition_arrays(table, diseases, np.zeros((n, _n_terms()), np.float32))
+    cond = condition_arrays(table, diseases, np.zeros((n, len(TERM_IDS)), np.float32))
     keep = np.zeros((n, len(GROUPS)), bool)
     keep[:, GROUPS.index("disease")] = True
     return {**cond, "keep": keep}
@@ -90,10 +85,9 @@ def train_baseline(method: str, images: np.ndarray, table, out, work, autoencode
     """Train baseline ``method`` on ``images`` / ``table`` (the train split) in the latent of the generator's
     autoencoder (``autoencoder``: a model folder), with its UNet configuration; ``zero_shot`` diseases are
     left out as for the main model. Writes the model folder ``out`` (autoencoder included) and returns its card."""
-    from .. import modelio
     from ..model.components import n_params
     from ..model.pipeline import fit_unet, git_commit
-    from ..model.store import KIND, fingerprint, load_model, save_model
+    from ..model.store import fingerprint, load_model, save_model
     from ..model.train import hardware
 
     _check_method(method)
@@ -102,15 +96,14 @@ def train_baseline(method: str, images: np.ndarray, table, out, work, autoencode
     images, table = images[keep], table[keep].reset_index(drop=True)
     diseases = baseline_table(method, sorted(set(table["disease_id"]) | set(zero_shot)), names)
     cond = baseline_conditions(table, diseases)
-    _, vae_c = modelio.load_model(Path(autoencoder) / "autoencoder.safetensors", kind=f"{KIND}/autoencoder")
-    _, unet_c = modelio.load_model(Path(autoencoder) / "unet.safetensors", kind=f"{KIND}/unet")
+    vae_config, unet_config = source.configs["autoencoder"], source.configs["unet"]
     # cross-attention width and everything else as the main model; only the conditioning input differs
     config = {"method": method, "faces": int(len(table)), "seed": seed, "batch_size": batch_size, "lr": lr,
               "held_out": list(zero_shot), "autoencoder": source.card.get("fingerprint"), "part": "unet",
-              "unet": unet_c["config"]}
+              "unet": unet_config}
     t0 = time.perf_counter()
     kw = {"progress": True, "every": 250, **(trainer_kw or {})}
-    report, dm = fit_unet(source.vae, vae_c["config"], unet_c["config"], images, cond, diseases, Path(work) / "unet",
+    report, dm = fit_unet(source.vae, vae_config, unet_config, images, cond, diseases, Path(work) / "unet",
                           config, unet_steps, batch_size=batch_size, lr=lr, seed=seed, trainer_kw=kw,
                           scale=source.latent_scale, sample_weights=class_balance(table["disease_id"]))
     card = {"source": "trained", "method": method, "fingerprint": fingerprint(), "commit": git_commit(),

@@ -97,38 +97,49 @@ def faces_found(images, size: int = 256) -> np.ndarray:
     return np.array(found, bool)
 
 
-@torch.no_grad()
+# per-face arguments of edit(): sliced with the images when only some of them are edited
+PER_FACE = ("age", "sex", "severity", "target_age", "source_severity")
+
+
 def edit(model, images, target: str, source: str = UNAFFECTED, age=30.0, sex="F", severity=1.0, terms=None,
          method: str = "ddim", strength: float = 0.7, steps: int = 25, guidance: float = 3.0, seed: int = 0,
          target_age=None, source_severity=None, max_error: float = MAX_ERROR, require_face: bool = False) -> EditResult:
     """Edit ``images`` (uint8 aligned faces) from ``source`` to ``target`` (see the module docstring).
     ``require_face``: images in which MediaPipe finds no face are returned unedited, with ``edited`` False and
     a ``note`` saying so in the table; the others are still edited."""
-    if require_face:
-        arr = check_images(model, images)
-        ok = faces_found(arr)
-        out = arr.copy()
-        recon = None
-        per = lambda v: np.asarray(_per_face(v, len(arr), "value"), dtype=object)  # noqa: E731
-        blank = {"method": method, "strength": float(strength), "source": source, "target": target, "severity": np.nan,
-                 "age": np.nan, "inversion_error": np.nan, "inversion_ok": np.nan}
-        records = [dict(blank) for _ in range(len(arr))]
-        if ok.any():
-            idx = np.flatnonzero(ok)
-            sub = edit(model, arr[idx], target, source, per(age)[idx], per(sex)[idx], per(severity)[idx].astype(float),
-                       terms, method, strength, steps, guidance, seed,
-                       None if target_age is None else per(target_age)[idx].astype(float),
-                       None if source_severity is None else per(source_severity)[idx].astype(float), max_error)
-            out[idx] = sub.images
-            for j, i in enumerate(idx):
-                records[i] = sub.table.iloc[j].to_dict()
-            if sub.reconstructions is not None:
-                recon = arr.copy()
-                recon[idx] = sub.reconstructions
-        rows = pd.DataFrame(records)
-        rows["edited"] = ok
-        rows["note"] = np.where(ok, "", "no face detected: not edited")
-        return EditResult(out, rows, recon)
+    kw = dict(target=target, source=source, age=age, sex=sex, severity=severity, terms=terms, method=method,
+              strength=strength, steps=steps, guidance=guidance, seed=seed, target_age=target_age,
+              source_severity=source_severity, max_error=max_error)
+    if not require_face:
+        return _edit(model, images, **kw)
+    arr = check_images(model, images)
+    ok = faces_found(arr)
+    idx = np.flatnonzero(ok)
+    records = [{"method": method, "strength": float(strength), "source": source, "target": target,
+                "severity": np.nan, "age": np.nan, "inversion_error": np.nan, "inversion_ok": np.nan}
+               for _ in range(len(arr))]
+    out, recon = arr.copy(), None
+    if len(idx):
+        for name in PER_FACE:
+            if kw[name] is not None:
+                value = _per_face(kw[name], len(arr), name)[idx]
+                kw[name] = value if name == "sex" else value.astype(float)
+        sub = _edit(model, arr[idx], **kw)
+        out[idx] = sub.images
+        for j, i in enumerate(idx):
+            records[i] = sub.table.iloc[j].to_dict()
+        if sub.reconstructions is not None:
+            recon = arr.copy()
+            recon[idx] = sub.reconstructions
+    rows = pd.DataFrame(records)
+    rows["edited"] = ok
+    rows["note"] = np.where(ok, "", "no face detected: not edited")
+    return EditResult(out, rows, recon)
+
+
+@torch.no_grad()
+def _edit(model, images, target, source, age, sex, severity, terms, method, strength, steps, guidance, seed,
+          target_age, source_severity, max_error) -> EditResult:
     if method not in METHODS:
         raise ValueError(f"unknown edit method {method!r}; choose one of {', '.join(METHODS)}")
     if not 0.0 < float(strength) <= 1.0:

@@ -61,6 +61,32 @@ def disease_table(data_dir, diseases, zero_shot=()) -> DiseaseTable:
     return DiseaseTable.from_artifacts(emb, profiles, diseases)
 
 
+PROFILE_FILES = {"kg": "kg_profiles.json", "llm": "llm_profiles.json", "image": "image_profiles.json"}
+
+
+def swap_profiles(model, data_dir, source: str = "kg"):
+    """``model`` with every disease's profile replaced by notebook 02's KG profile (``source="kg"``; or 03's
+    LLM, 04's image-fused one) at **inference**: the KG embedding and the weights stay as trained. An
+    evidence ablation of the trained model, not a model trained on KG profiles; its card says so."""
+    from dataclasses import replace
+
+    from ..profiles import load_profiles
+
+    if source not in PROFILE_FILES:
+        raise ValueError(f"profile source {source!r}: choose one of {', '.join(PROFILE_FILES)}")
+    path = Path(data_dir) / "profiles" / PROFILE_FILES[source]
+    if not path.is_file():
+        raise FileNotFoundError(f"no {source} profiles at {path}: run notebooks 02-04 first")
+    profiles = {p.disease_id: p for p in load_profiles(path)}
+    missing = [d for d in model.diseases.ids if d not in profiles]
+    if missing:
+        raise KeyError(f"{path.name} has no profile for {', '.join(missing)}")
+    rows = [profiles[d].renderable() for d in model.diseases.ids]
+    prof = np.array([[float(w.get(t, 0.0)) for t in TERM_IDS] for w in rows], np.float32).reshape(-1, len(TERM_IDS))
+    table = DiseaseTable(list(model.diseases.ids), model.diseases.embedding, prof, model.diseases.names)
+    return replace(model, diseases=table, card={**model.card, "profiles": f"{source} (swapped in at inference)"})
+
+
 def training_set(data_dir, tags: str = "measured", zero_shot=(), split: str = "train") -> TrainingSet:
     """The train split's faces with their conditions; ``zero_shot`` diseases' faces are left out (their
     KG embedding and profile stay in the table: they are drawn from those alone)."""

@@ -61,6 +61,8 @@ class ConditionedModel:
     image_size: int
     scheduler: dict
     card: dict = field(default_factory=dict)
+    # the build configurations of 'autoencoder' and 'unet', so a model can be retrained in the same shape
+    configs: dict = field(default_factory=dict)
 
     @property
     def method(self) -> str:
@@ -143,7 +145,7 @@ def load_model(path, check: bool = True, dtype=torch.float32) -> ConditionedMode
     for m in (vae, unet, encoder):
         m.eval().requires_grad_(False)
     return ConditionedModel(vae, unet, encoder, diseases, float(card["latent_scale"]), int(card["image_size"]),
-                            dict(card["scheduler"]), card)
+                            dict(card["scheduler"]), card, {"autoencoder": vae_c["config"], "unet": unet_c["config"]})
 
 
 def convert(source, target, dtype=torch.float16, parts=("autoencoder", "unet", "conditioning"),
