@@ -99,3 +99,16 @@ def test_an_image_without_a_face_is_named_and_the_others_still_edited(model, fac
     assert list(out.table["edited"]) == [True, False]
     assert out.table.loc[1, "note"] == "no face detected: not edited"
     assert np.array_equal(out.images[1], blank) and not np.array_equal(out.images[0], face)
+
+
+def test_dlib_distance_on_photos_is_zero_for_the_same_face_and_nan_without_one():
+    from phenoface.datasets import load_dataset
+    from phenoface.evaluation.edits import dlib_distance
+
+    photos = load_dataset("packaged", size=64).images[:2]
+    same = dlib_distance(photos, photos)
+    other = dlib_distance(photos, photos[::-1])
+    assert np.allclose(same, 0.0, atol=1e-4) and (other > 0.3).all()  # two different people
+    assert np.isnan(dlib_distance(photos[:1], np.zeros_like(photos[:1])))[0]
+    with pytest.raises(ValueError, match="pairs"):
+        dlib_distance(photos, photos[:1])

@@ -26,12 +26,17 @@ def test_headlines_mark_pass_miss_and_not_run(tmp_path):
 
 def test_comparison_table_says_why_a_cell_is_missing(tmp_path):
     m = tmp_path / "metrics"
-    record_metrics("07_evaluate", {"method_class_top1": 0.2, "method_class_top1_ci": [0.1, 0.3], "method_profile_top1": 0.4}, m)
+    record_metrics("07_evaluate", {"method_class_top1": 0.2, "method_class_top1_ci": [0.1, 0.3], "method_profile_top1": 0.4,
+                                   "method_kg_top1": 0.3, "portrait_top5_aligned": 0.75}, m)
     t = comparison_table(m)
     assert t.loc["class-conditional (GestaltGAN-style)", "top-1"] == "0.2 [0.1, 0.3]"
     assert t.loc["class-conditional (GestaltGAN-style)", "zero-shot top-1"].startswith("n/a")
     assert t.loc["prompt-only (disease name)", "top-1"].startswith("not measured")
     assert t.loc["landmark warp (TPS)", "FD to test faces"].startswith("n/a: a warp")
+    assert t.loc["KG profile only (swapped in at inference)", "top-1"] == "0.3"
+    assert t.loc["average portrait (aligned mean)", "top-5"] == "0.75"
+    assert t.loc["DDIM edit of real photos (healthy → diseased)", "identity kept (edits)"].startswith("not measured")
+    assert t.loc["average portrait (mean of generated latents)", "top-5"].startswith("not measured")
     assert (t != "").all().all()
 
 

@@ -99,6 +99,7 @@ def headline_table(metrics_dir) -> pd.DataFrame:
 METHODS = (
     ("class-conditional (GestaltGAN-style)", "class"),
     ("prompt-only (disease name)", "prompt"),
+    ("KG profile only (swapped in at inference)", "kg"),
     ("KG + LLM + image profile (this work)", "profile"),
 )
 
@@ -126,7 +127,8 @@ def comparison_table(metrics_dir) -> pd.DataFrame:
         rows[label] = {
             "top-1": fig(p + "top1"), "top-5": fig(p + "top5"),
             "zero-shot top-1": ("n/a: no token for an unseen class" if key == "class" else fig(p + "zero_shot_top1")),
-            "severity control (order along series)": (fig("generated_severity_order_accuracy") if key == "profile" else no_sev),
+            "severity control (order along series)": (fig("generated_severity_order_accuracy") if key == "profile"
+                                                      else "not measured: no series drawn" if key == "kg" else no_sev),
             "age MAE (years)": fig(p + "age_mae"),
             "identity kept (edits)": (fig("edit_ddim_h2d_identity_untouched") if key == "profile"
                                       else "n/a: not an editing method here"),
@@ -149,17 +151,28 @@ def comparison_table(metrics_dir) -> pd.DataFrame:
         **rows["SDEdit (healthy → diseased)"], "top-1": fig("edit_ddim_h2d_target_top1"),
         "identity kept (edits)": fig("edit_ddim_h2d_identity_untouched"),
         "severity control (order along series)": fig("edit_progression_order_accuracy")}
+    dlib_ref = _num(m7.get("photo_edit_dlib_distance_different_people"))
+    ref = f" (two different people: {dlib_ref:.2f}; same < 0.6)" if dlib_ref is not None else ""
+    photo = _num(m7.get("photo_edit_dlib_distance"))
+    rows["DDIM edit of real photos (healthy → diseased)"] = {
+        **{c: "n/a: public portraits, not the test split" for c in rows["SDEdit (healthy → diseased)"]},
+        "top-1": fig("photo_edit_target_top1"),
+        "identity kept (edits)": (f"dlib distance {photo:.2f}{ref}" if photo is not None else "not measured (run 06/07)"),
+        "seconds / image": rows["SDEdit (healthy → diseased)"]["seconds / image"]}
     warp = _num(m1.get("warp_applied_vs_measured_pearson"))
+    warp_id = _num(m1.get("warp_dlib_distance"))
     rows["landmark warp (TPS)"] = {
         "top-1": "n/a: photos, not a cohort disease", "top-5": "n/a", "zero-shot top-1": "n/a",
         "severity control (order along series)": "n/a", "age MAE (years)": "n/a: the input's age",
-        "identity kept (edits)": ("n/a: photos; applied vs measured change r = " + (f"{warp:.2f}" if warp is not None else "—")),
+        "identity kept (edits)": ((f"dlib distance {warp_id:.2f}{ref}; " if warp_id is not None else "")
+                                  + "applied vs measured change r = " + (f"{warp:.2f}" if warp is not None else "—")),
         "FD to test faces": "n/a: a warp has no samples of its own", "memorisation rate": "n/a: warps a given photo",
         "seconds / image": "—"}
-    for kind, key in (("average portrait (aligned mean)", "portrait_top1_aligned"),
-                      ("average portrait (mean of generated latents)", "portrait_top1_latent")):
-        rows[kind] = {"top-1": fig(key), **{c: "n/a: one image per disease" for c in
-                                             ("top-5", "zero-shot top-1", "severity control (order along series)",
+    for kind, key in (("average portrait (aligned mean)", "aligned"),
+                      ("average portrait (mean of generated latents)", "latent")):
+        rows[kind] = {"top-1": fig(f"portrait_top1_{key}"), "top-5": fig(f"portrait_top5_{key}"),
+                      **{c: "n/a: one image per disease" for c in
+                                             ("zero-shot top-1", "severity control (order along series)",
                                               "age MAE (years)", "identity kept (edits)", "FD to test faces",
                                               "memorisation rate", "seconds / image")}}
     return pd.DataFrame(rows).T

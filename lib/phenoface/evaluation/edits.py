@@ -9,7 +9,9 @@
 - the **move toward the target**: the change in the recogniser's class score (cosine to the target's gallery)
   and whether the target becomes its top-1;
 - the **phenotype change** measured by the instrument (``measure_images``) after minus before, and its
-  Pearson agreement with the target's profile over the renderable terms.
+  Pearson agreement with the target's profile over the renderable terms;
+- on **photos**, where renders' identity truth does not exist, dlib's face descriptor distance
+  (:func:`dlib_distance`; dlib's own same-person threshold is 0.6).
 """
 
 from __future__ import annotations
@@ -109,4 +111,25 @@ def edit_scores(inputs: np.ndarray, outputs: np.ndarray, table: pd.DataFrame, re
         w = np.array([profiles.get(t, {}).get(term, 0.0) for term in TERM_IDS], float)
         agree.append(np.corrcoef(change[i], w)[0, 1] if w.std() > 0 and change[i].std() > 0 else np.nan)
     out["phenotype change vs profile (Pearson)"] = agree
+    return out
+
+
+DLIB_SAME = 0.6  # dlib's documented threshold: descriptors closer than this are the same person
+
+
+def dlib_distance(a: np.ndarray, b: np.ndarray, size: int = 256) -> np.ndarray:
+    """Per pair, the Euclidean distance between dlib's 128-d descriptors of ``a[i]`` and ``b[i]`` (uint8
+    faces, upscaled to ``size`` px: dlib's detector needs more than 64 px); NaN where dlib finds no face in
+    either image (reported, not dropped)."""
+    from PIL import Image
+
+    from ..faces import face_descriptor
+
+    if len(a) != len(b):
+        raise ValueError(f"dlib_distance: {len(a)} vs {len(b)} images; give pairs")
+    out = np.full(len(a), np.nan)
+    for i, (x, y) in enumerate(zip(a, b)):
+        dx, dy = (face_descriptor(np.asarray(Image.fromarray(z).resize((size, size), Image.BICUBIC))) for z in (x, y))
+        if dx is not None and dy is not None:
+            out[i] = float(np.linalg.norm(dx - dy))
     return out
