@@ -169,6 +169,9 @@ PARAMS: tuple[Param, ...] = (
     _p("TRAIN_MODEL", "bool", "train the generator here (hours on 2 CPU cores); false installs the shipped checkpoint",
        ("05",)),
     _p("MODEL_SIZE", "choice", "generator size (autoencoder + UNet widths)", ("05",), choices=("quick", "tiny")),
+    _p("SD_MODEL_PATH", "path", "a local Stable Diffusion 1.5 / 2.x folder (diffusers layout, safetensors): "
+       "TRAIN_MODEL fine-tunes LoRA + the condition tokens on it; empty: the small model", ("05",)),
+    _p("LORA_RANK", "int", "LoRA rank on the UNet's attention projections (SD_MODEL_PATH)", ("05",), low=1, high=1024),
     _p("AE_STEPS", "int", "autoencoder training steps (TRAIN_MODEL)", ("05",), low=1, high=10_000_000),
     _p("UNET_STEPS", "int", "UNet training steps (TRAIN_MODEL; the baselines' budget too)", ("01", "05"), low=1,
        high=10_000_000),

@@ -93,17 +93,25 @@ def save_model(folder, module, diseases: DiseaseTable, card: dict, image_size: i
                        kind=KIND + "/autoencoder")
     modelio.save_model(folder / "unet.safetensors", _state(ema["unet"], dtype), {"config": dict(hp.unet_config)},
                        kind=KIND + "/unet")
-    cond = {f"encoder.{k}": v for k, v in _state(ema["encoder"], dtype).items()}
-    cond |= {"diseases.embedding": torch.as_tensor(diseases.embedding), "diseases.profile": torch.as_tensor(diseases.profile)}
-    modelio.save_model(folder / "conditioning.safetensors", cond,
-                       {"kg_dim": int(hp.kg_dim), "disease_ids": list(diseases.ids), "disease_names": diseases.names or {}},
-                       kind=KIND + "/conditioning")
-    scheduler = {**dict(module.noise_scheduler.config)}
-    scheduler = {k: v for k, v in scheduler.items() if not k.startswith("_")}
-    write_json(folder / "card.json", {**card, "kind": KIND, "fingerprint": card.get("fingerprint") or fingerprint(),
-                                      "image_size": int(image_size), "latent_scale": float(hp.latent_scale),
-                                      "scheduler": scheduler})
+    save_conditioning(folder, ema["encoder"], diseases, dtype)
+    write_card(folder, card, module.noise_scheduler, image_size, hp.latent_scale)
     return folder
+
+
+def save_conditioning(folder, encoder, diseases: DiseaseTable, dtype=None) -> None:
+    """The :class:`~phenoface.conditioning.ConditionEncoder` and the disease table (KG embeddings, profiles)."""
+    cond = {f"encoder.{k}": v for k, v in _state(encoder, dtype).items()}
+    cond |= {"diseases.embedding": torch.as_tensor(diseases.embedding), "diseases.profile": torch.as_tensor(diseases.profile)}
+    modelio.save_model(Path(folder) / "conditioning.safetensors", cond,
+                       {"kg_dim": int(diseases.kg_dim), "disease_ids": list(diseases.ids), "disease_names": diseases.names or {}},
+                       kind=KIND + "/conditioning")
+
+
+def write_card(folder, card: dict, noise_scheduler, image_size: int, latent_scale: float) -> None:
+    scheduler = {k: v for k, v in dict(noise_scheduler.config).items() if not k.startswith("_")}
+    write_json(Path(folder) / "card.json", {**card, "kind": KIND, "fingerprint": card.get("fingerprint") or fingerprint(),
+                                            "image_size": int(image_size), "latent_scale": float(latent_scale),
+                                            "scheduler": scheduler})
 
 
 def check_fingerprint(card: dict, folder) -> None:
@@ -115,7 +123,6 @@ def check_fingerprint(card: dict, folder) -> None:
 
 def load_model(path, check: bool = True, dtype=torch.float32) -> ConditionedModel:
     """The model in ``path`` (a folder notebook 05 wrote), in eval mode; ``check`` refuses a fingerprint mismatch."""
-    from ..conditioning import ConditionEncoder
     from .components import build_autoencoder, build_unet
 
     folder = Path(path)
@@ -127,25 +134,42 @@ def load_model(path, check: bool = True, dtype=torch.float32) -> ConditionedMode
         raise modelio.ModelFileError(f"{card_path} is not a phenoface diffusion model card; {REBUILD}")
     if check:
         check_fingerprint(card, folder)
+    if card.get("base") == "stable-diffusion":
+        from .sd import load_sd_model
+
+        return load_sd_model(folder, card, dtype)
     parts = {}
-    for name in ("autoencoder", "unet", "conditioning"):
+    for name in ("autoencoder", "unet"):
         parts[name] = modelio.load_model(folder / f"{name}.safetensors", kind=f"{KIND}/{name}", rebuild=REBUILD)
-    (vae_t, vae_c), (unet_t, unet_c), (cond_t, cond_c) = parts["autoencoder"], parts["unet"], parts["conditioning"]
-    f32 = lambda d: {k: torch.as_tensor(v).to(dtype) if torch.as_tensor(v).is_floating_point() else torch.as_tensor(v)  # noqa: E731
-                     for k, v in d.items()}
+    (vae_t, vae_c), (unet_t, unet_c) = parts["autoencoder"], parts["unet"]
     vae = build_autoencoder(vae_c["config"])
-    vae.load_state_dict(f32(vae_t))
+    vae.load_state_dict(_cast(vae_t, dtype))
     unet = build_unet(unet_c["config"])
-    unet.load_state_dict(f32(unet_t))
-    enc_state = f32({k[len("encoder."):]: v for k, v in cond_t.items() if k.startswith("encoder.")})
-    encoder = ConditionEncoder(unet_c["config"]["cross_attention_dim"], cond_c["kg_dim"], enc_state["term_text"])
-    encoder.load_state_dict(enc_state)
-    diseases = DiseaseTable(cond_c["disease_ids"], torch.as_tensor(cond_t["diseases.embedding"]).float().numpy(),
-                            torch.as_tensor(cond_t["diseases.profile"]).float().numpy(), cond_c.get("disease_names"))
+    unet.load_state_dict(_cast(unet_t, dtype))
+    encoder, diseases = load_conditioning(folder, unet_c["config"]["cross_attention_dim"], dtype)
     for m in (vae, unet, encoder):
         m.eval().requires_grad_(False)
     return ConditionedModel(vae, unet, encoder, diseases, float(card["latent_scale"]), int(card["image_size"]),
                             dict(card["scheduler"]), card, {"autoencoder": vae_c["config"], "unet": unet_c["config"]})
+
+
+def _cast(tensors: dict, dtype) -> dict:
+    return {k: torch.as_tensor(v).to(dtype) if torch.as_tensor(v).is_floating_point() else torch.as_tensor(v)
+            for k, v in tensors.items()}
+
+
+def load_conditioning(folder, width: int, dtype=torch.float32):
+    """(ConditionEncoder of token width ``width``, DiseaseTable) from ``conditioning.safetensors``."""
+    from ..conditioning import ConditionEncoder
+
+    cond_t, cond_c = modelio.load_model(Path(folder) / "conditioning.safetensors", kind=f"{KIND}/conditioning",
+                                        rebuild=REBUILD)
+    enc_state = _cast({k[len("encoder."):]: v for k, v in cond_t.items() if k.startswith("encoder.")}, dtype)
+    encoder = ConditionEncoder(width, cond_c["kg_dim"], enc_state["term_text"])
+    encoder.load_state_dict(enc_state)
+    diseases = DiseaseTable(cond_c["disease_ids"], torch.as_tensor(cond_t["diseases.embedding"]).float().numpy(),
+                            torch.as_tensor(cond_t["diseases.profile"]).float().numpy(), cond_c.get("disease_names"))
+    return encoder, diseases
 
 
 def convert(source, target, dtype=torch.float16, parts=("autoencoder", "unet", "conditioning"),
