@@ -116,11 +116,16 @@ def main(argv=None) -> int:
             t0 = time.perf_counter()
             generate(m, disease="UNAFFECTED", n=8, steps=steps, scheduler=name, seed=0)
             out[f"sampling_{name}_{steps}_s_per_image"] = (time.perf_counter() - t0) / 8
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    a.out.write_text(json.dumps(out, indent=2))
-    for k, v in out.items():
-        print(f"{k:40s} {v:.3f}" if isinstance(v, float) else f"{k:40s} {v}")
+    report(out, a.out)
     return 0
+
+
+def report(out: dict, path: Path, width: int = 40) -> None:
+    """Write the figures to ``path`` (JSON) and print them, one per line."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=2))
+    for k, v in out.items():
+        print(f"{k:{width}s} {v:.3f}" if isinstance(v, float) else f"{k:{width}s} {v}")
 
 
 if __name__ == "__main__":
