@@ -29,7 +29,8 @@ REQUIRED = {
                     "severity_spearman", "severity_spearman_age_only", "severity_spearman_partial_age",
                     "progression_order_accuracy", "progression_order_accuracy_unaffected", "memorisation_auc",
                     "memorisation_tpr_at_fpr1", "memorisation_rate", "fd_real_vs_heldout", "method_class_top1",
-                    "method_prompt_top1", "method_profile_top1", "method_kg_top1", "portrait_top5_aligned", "photo_edit_dlib_distance", "identity_calibration_auc_untouched",
+                    "method_prompt_top1", "method_profile_top1", "method_kg_top1", "portrait_top5_aligned", "photo_edit_dlib_distance", "edit_age_progression_spearman",
+                    "portrait_phenotype_pearson_aligned", "edit_ddim_h2d_severity_score_move", "identity_calibration_auc_untouched",
                     "edit_ddim_h2d_identity_untouched", "edit_ddim_h2d_target_top1", "edit_progression_order_accuracy"},
     "08_summary": {"headlines_pass", "headlines_miss", "methods_compared"},
 }

@@ -36,6 +36,9 @@ def test_comparison_table_says_why_a_cell_is_missing(tmp_path):
     assert t.loc["KG profile only (swapped in at inference)", "top-1"] == "0.3"
     assert t.loc["average portrait (aligned mean)", "top-5"] == "0.75"
     assert t.loc["DDIM edit of real photos (healthy → diseased)", "identity kept (edits)"].startswith("not measured")
+    record_metrics("07_evaluate", {"photo_edit_dlib_distance": float("nan"), "photo_edit_dlib_no_face": 4}, m)
+    assert comparison_table(m).loc["DDIM edit of real photos (healthy → diseased)", "identity kept (edits)"] == \
+        "dlib found no face in the 4 edits"
     assert t.loc["average portrait (mean of generated latents)", "top-5"].startswith("not measured")
     assert (t != "").all().all()
 

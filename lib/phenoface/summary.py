@@ -157,7 +157,9 @@ def comparison_table(metrics_dir) -> pd.DataFrame:
     rows["DDIM edit of real photos (healthy → diseased)"] = {
         **{c: "n/a: public portraits, not the test split" for c in rows["SDEdit (healthy → diseased)"]},
         "top-1": fig("photo_edit_target_top1"),
-        "identity kept (edits)": (f"dlib distance {photo:.2f}{ref}" if photo is not None else "not measured (run 06/07)"),
+        "identity kept (edits)": (f"dlib distance {photo:.2f}{ref}" if photo is not None
+                                  else f"dlib found no face in the {m7['photo_edit_dlib_no_face']} edits" if m7.get("photo_edit_dlib_no_face")
+                                  else "not measured (run 06/07)"),
         "seconds / image": rows["SDEdit (healthy → diseased)"]["seconds / image"]}
     warp = _num(m1.get("warp_applied_vs_measured_pearson"))
     warp_id = _num(m1.get("warp_dlib_distance"))
