@@ -112,3 +112,23 @@ def test_dlib_distance_on_photos_is_zero_for_the_same_face_and_nan_without_one()
     assert np.isnan(dlib_distance(photos[:1], np.zeros_like(photos[:1])))[0]
     with pytest.raises(ValueError, match="pairs"):
         dlib_distance(photos, photos[:1])
+
+
+def test_exact_inversion_maps_back_closer_and_is_used_where_plain_drifts(model, faces):
+    z0 = encode(model, faces)
+    guide = Guide(model, *concepts(model, len(faces), UNAFFECTED, None, 8.0, "F", 0.0, None))
+    fwd, _ = _schedulers(model, 8)
+    run = fwd.timesteps[2:]
+
+    def error(iterations):
+        back = denoise(guide, invert(model, z0, guide, 8, 6, iterations), fwd, run, 1.0)
+        return float((back - z0).abs().mean())
+
+    assert error(5) < error(0)
+    kw = dict(target=model.diseases.ids[0], steps=8, strength=0.75, age=8.0)
+    plain = edit(model, faces, refine=0, max_error=0.0, **kw)  # max_error 0: every inversion counts as drifting
+    exact = edit(model, faces, refine=5, max_error=0.0, **kw)
+    assert not plain.table["inversion_refined"].any() and exact.table["inversion_refined"].any()
+    assert (exact.table["inversion_error"] <= plain.table["inversion_error"] + 1e-12).all()
+    with pytest.raises(ValueError, match="refine"):
+        edit(model, faces, refine=-1, **kw)

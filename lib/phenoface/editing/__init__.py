@@ -7,7 +7,9 @@ Two ways, both on the autoencoder's latent of the input face:
   sampling back with the *target* condition and the source as a negative concept (Composable Diffusion, as
   :func:`phenoface.sampling.generate`). Plain inversion can drift, so every input is also reconstructed
   from its inversion under the source condition, and the reconstruction error is reported per image
-  (``inversion_error``; ``inversion_ok`` False above ``max_error``), never hidden;
+  (``inversion_error``; ``inversion_ok`` False above ``max_error``), never hidden. Where it is above
+  ``max_error``, the image is inverted again exactly (``refine`` fixed-point iterations per step; see
+  :func:`invert`) and the better of the two kept (``inversion_refined``);
 - ``sdedit``: noise the latent to ``strength`` with seeded noise, then sample with the target condition
   (SDEdit, Meng et al. 2022): simpler, keeps less of the face.
 
@@ -77,11 +79,24 @@ def _schedulers(model, steps: int):
 
 
 @torch.no_grad()
-def invert(model, latents: torch.Tensor, guide: Guide, steps: int, k: int) -> torch.Tensor:
+def invert(model, latents: torch.Tensor, guide: Guide, steps: int, k: int, iterations: int = 0) -> torch.Tensor:
     """DDIM inversion of ``latents`` through the first ``k`` of ``steps`` steps, unguided (guidance 1) under
-    the source condition ``guide``: the noise that DDIM sampling maps back to the input."""
+    the source condition ``guide``: the noise that DDIM sampling maps back to the input.
+
+    Plain inversion evaluates the noise at the *less* noisy latent, an approximation that can drift;
+    ``iterations`` > 0 refines each step by fixed-point iteration (the noise re-evaluated at the step's own
+    result until the forward DDIM step from it lands back on the input: exact inversion in the limit).
+    Written here because diffusers' inverse scheduler has no such option."""
     _, inv = _schedulers(model, steps)
-    return denoise(guide, latents, inv, inv.timesteps[:k], 1.0)
+    if not iterations:
+        return denoise(guide, latents, inv, inv.timesteps[:k], 1.0)
+    z = latents
+    for t in inv.timesteps[:k]:
+        nxt = inv.step(guide(inv.scale_model_input(z, t), t, 1.0), t, z).prev_sample
+        for _ in range(int(iterations)):
+            nxt = inv.step(guide(inv.scale_model_input(nxt, t), t, 1.0), t, z).prev_sample
+        z = nxt
+    return z
 
 
 def faces_found(images, size: int = 256) -> np.ndarray:
@@ -103,20 +118,22 @@ PER_FACE = ("age", "sex", "severity", "target_age", "source_severity")
 
 def edit(model, images, target: str, source: str = UNAFFECTED, age=30.0, sex="F", severity=1.0, terms=None,
          method: str = "ddim", strength: float = 0.7, steps: int = 25, guidance: float = 3.0, seed: int = 0,
-         target_age=None, source_severity=None, max_error: float = MAX_ERROR, require_face: bool = False) -> EditResult:
+         target_age=None, source_severity=None, max_error: float = MAX_ERROR, refine: int = 3,
+         require_face: bool = False) -> EditResult:
     """Edit ``images`` (uint8 aligned faces) from ``source`` to ``target`` (see the module docstring).
     ``require_face``: images in which MediaPipe finds no face are returned unedited, with ``edited`` False and
     a ``note`` saying so in the table; the others are still edited."""
     kw = dict(target=target, source=source, age=age, sex=sex, severity=severity, terms=terms, method=method,
               strength=strength, steps=steps, guidance=guidance, seed=seed, target_age=target_age,
-              source_severity=source_severity, max_error=max_error)
+              source_severity=source_severity, max_error=max_error, refine=refine)
     if not require_face:
         return _edit(model, images, **kw)
     arr = check_images(model, images)
     ok = faces_found(arr)
     idx = np.flatnonzero(ok)
     records = [{"method": method, "strength": float(strength), "source": source, "target": target,
-                "severity": np.nan, "age": np.nan, "inversion_error": np.nan, "inversion_ok": np.nan}
+                "severity": np.nan, "age": np.nan, "inversion_error": np.nan, "inversion_ok": np.nan,
+                "inversion_refined": False}
                for _ in range(len(arr))]
     out, recon = arr.copy(), None
     if len(idx):
@@ -139,9 +156,11 @@ def edit(model, images, target: str, source: str = UNAFFECTED, age=30.0, sex="F"
 
 @torch.no_grad()
 def _edit(model, images, target, source, age, sex, severity, terms, method, strength, steps, guidance, seed,
-          target_age, source_severity, max_error) -> EditResult:
+          target_age, source_severity, max_error, refine) -> EditResult:
     if method not in METHODS:
         raise ValueError(f"unknown edit method {method!r}; choose one of {', '.join(METHODS)}")
+    if int(refine) < 0:
+        raise ValueError(f"refine = {refine!r}: the fixed-point iterations of exact inversion, 0 (off) or more")
     if not 0.0 < float(strength) <= 1.0:
         raise ValueError(f"strength = {strength!r} is out of range: valid (0, 1] (share of the noise chain)")
     for name, value in (("guidance", guidance), ("steps", steps), ("severity", severity), ("age", age)):
@@ -168,11 +187,22 @@ def _edit(model, images, target, source, age, sex, severity, terms, method, stre
     run = fwd.timesteps[len(fwd.timesteps) - k:]
     recon = None
     err = np.full(n, np.nan)
+    refined = np.zeros(n, bool)
     if method == "ddim":
-        zt = invert(model, z0, src_guide, steps, k)
-        back = denoise(src_guide, zt.clone(), fwd, run, 1.0)
-        recon, ae = decode(model, back), decode(model, z0)
-        err = np.abs(recon.astype(np.float32) - ae.astype(np.float32)).mean(axis=(1, 2, 3)) / 255.0
+        ae = decode(model, z0)
+
+        def checked(iterations):  # the inversion, and how well DDIM sampling under the source maps it back
+            z = invert(model, z0, src_guide, steps, k, iterations)
+            back = decode(model, denoise(src_guide, z.clone(), fwd, run, 1.0))
+            return z, back, np.abs(back.astype(np.float32) - ae.astype(np.float32)).mean(axis=(1, 2, 3)) / 255.0
+
+        zt, recon, err = checked(0)
+        drift = err > max_error
+        if refine and drift.any():  # where plain inversion drifts: exact (fixed-point) inversion, kept where better
+            z2, recon2, err2 = checked(refine)
+            refined = drift & (err2 < err)
+            zt[torch.as_tensor(refined)] = z2[torch.as_tensor(refined)]
+            recon[refined], err[refined] = recon2[refined], err2[refined]
     else:
         g = torch.Generator(device="cpu").manual_seed(int(seed))
         noise = torch.randn(z0.shape, generator=g).to(z0.device)
@@ -180,7 +210,8 @@ def _edit(model, images, target, source, age, sex, severity, terms, method, stre
     out = decode(model, denoise(tgt_guide, zt, fwd, run, float(guidance)))
     table = pd.DataFrame({"method": method, "strength": float(strength), "source": source, "target": target,
                           "severity": tgt_sev, "age": np.asarray(_per_face(t_age, n, "age"), float),
-                          "inversion_error": err, "inversion_ok": (err <= max_error) if method == "ddim" else np.nan})
+                          "inversion_error": err, "inversion_ok": (err <= max_error) if method == "ddim" else np.nan,
+                          "inversion_refined": refined})
     return EditResult(out, table, recon)
 
 
