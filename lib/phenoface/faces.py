@@ -247,6 +247,16 @@ def detect_landmarks(image, backend: str = "mediapipe", max_side: int | None = M
     return np.array([(p.x + 0.5, p.y + 0.5) for p in shape.parts()], np.float32)
 
 
+DETECT_SIZE = 256  # MediaPipe and dlib find few faces at the cohort's 64 px; they do at this size
+
+
+def upscale(image, size: int = DETECT_SIZE) -> np.ndarray:
+    """A square uint8 face upscaled (bicubic) to ``size`` px, for the detectors."""
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(np.asarray(image, np.uint8)).resize((size, size), Image.BICUBIC))
+
+
 def face_descriptor(image, landmarks: np.ndarray | None = None) -> np.ndarray | None:
     """dlib's 128-d ResNet face descriptor (unit-ish norm), or None when no face is found."""
     import dlib

@@ -99,17 +99,11 @@ def invert(model, latents: torch.Tensor, guide: Guide, steps: int, k: int, itera
     return z
 
 
-def faces_found(images, size: int = 256) -> np.ndarray:
-    """Per image, whether MediaPipe finds a face (on a ``size`` px copy: the detector needs more than 64 px)."""
-    from PIL import Image
+def faces_found(images) -> np.ndarray:
+    """Per image, whether MediaPipe finds a face (on an upscaled copy: the detector needs more than 64 px)."""
+    from ..faces import detect_landmarks, upscale
 
-    from ..faces import detect_landmarks
-
-    found = []
-    for img in images:
-        big = np.asarray(Image.fromarray(img).resize((size, size), Image.BICUBIC))
-        found.append(detect_landmarks(big, backend="mediapipe") is not None)
-    return np.array(found, bool)
+    return np.array([detect_landmarks(upscale(img), backend="mediapipe") is not None for img in images], bool)
 
 
 # per-face arguments of edit(): sliced with the images when only some of them are edited

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ..cohort.terms import TERM_IDS
+from ..faces import DETECT_SIZE
 
 
 @functools.lru_cache(maxsize=4)
@@ -117,19 +118,17 @@ def edit_scores(inputs: np.ndarray, outputs: np.ndarray, table: pd.DataFrame, re
 DLIB_SAME = 0.6  # dlib's documented threshold: descriptors closer than this are the same person
 
 
-def dlib_distance(a: np.ndarray, b: np.ndarray, size: int = 256) -> np.ndarray:
+def dlib_distance(a: np.ndarray, b: np.ndarray, size: int = DETECT_SIZE) -> np.ndarray:
     """Per pair, the Euclidean distance between dlib's 128-d descriptors of ``a[i]`` and ``b[i]`` (uint8
     faces, upscaled to ``size`` px: dlib's detector needs more than 64 px); NaN where dlib finds no face in
     either image (reported, not dropped)."""
-    from PIL import Image
-
-    from ..faces import face_descriptor
+    from ..faces import face_descriptor, upscale
 
     if len(a) != len(b):
         raise ValueError(f"dlib_distance: {len(a)} vs {len(b)} images; give pairs")
     out = np.full(len(a), np.nan)
     for i, (x, y) in enumerate(zip(a, b)):
-        dx, dy = (face_descriptor(np.asarray(Image.fromarray(z).resize((size, size), Image.BICUBIC))) for z in (x, y))
+        dx, dy = (face_descriptor(upscale(z, size)) for z in (x, y))
         if dx is not None and dy is not None:
             out[i] = float(np.linalg.norm(dx - dy))
     return out
