@@ -58,3 +58,12 @@ def test_order_accuracy_counts_nan_as_wrong():
     s[-1] = np.nan
     assert order_accuracy(s, t) == pytest.approx(6 / 10)
     assert order_accuracy(np.r_[t, t], np.r_[t, t], groups=np.repeat([0, 1], 5)) == 1.0
+
+
+def test_pearson_matches_numpy_and_is_nan_when_undefined():
+    from phenoface.stats import pearson
+
+    a, b = np.array([1.0, 2.0, 4.0, 3.0]), np.array([2.0, 1.0, 5.0, 4.0])
+    assert pearson(a, b) == pytest.approx(np.corrcoef(a, b)[0, 1])
+    assert np.isnan(pearson(a, np.ones(4))) and np.isnan(pearson([1.0], [2.0]))
+    assert np.isnan(pearson([1.0, np.nan, 3.0], [1.0, 2.0, 3.0]))

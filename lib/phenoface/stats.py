@@ -78,6 +78,14 @@ def bootstrap_stat_ci(fn: Callable[[np.ndarray], float], n: int, groups=None, n_
     return point, (float(lo), float(hi))
 
 
+def pearson(a, b) -> float:
+    """Pearson r of two paired samples; NaN when either side is constant or any value is missing."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if len(a) < 2 or not (np.isfinite(a).all() and np.isfinite(b).all()) or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return float("nan")
+    return float(np.corrcoef(a, b)[0, 1])
+
+
 def spearman(a, b) -> float:
     """Spearman rho of two paired samples; NaN when fewer than 3 pairs, either side is constant, or any value is
     missing (a missing measurement is never silently dropped from a series)."""

@@ -23,6 +23,7 @@ import pandas as pd
 
 from ..cohort.terms import TERM_IDS
 from ..faces import DETECT_SIZE
+from ..stats import pearson
 
 
 @functools.lru_cache(maxsize=4)
@@ -110,7 +111,7 @@ def edit_scores(inputs: np.ndarray, outputs: np.ndarray, table: pd.DataFrame, re
     agree = []
     for i, t in enumerate(tgt):
         w = np.array([profiles.get(t, {}).get(term, 0.0) for term in TERM_IDS], float)
-        agree.append(np.corrcoef(change[i], w)[0, 1] if w.std() > 0 and change[i].std() > 0 else np.nan)
+        agree.append(pearson(change[i], w))
     out["phenotype change vs profile (Pearson)"] = agree
     return out
 

@@ -7,6 +7,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..stats import pearson
+
 
 @torch.no_grad()
 def reconstruct(model, images: np.ndarray, batch_size: int = 128) -> np.ndarray:
@@ -34,8 +36,7 @@ def autoencoder_check(model, images, labels, recogniser, data_dir=None) -> dict:
     top_real = recogniser.evaluate(images, labels, k=1)["top1"]
     top_rec = recogniser.evaluate(rec, labels, k=1)["top1"]
     before, after = measure_images(images, data_dir=data_dir), measure_images(rec, data_dir=data_dir)
-    r = [np.corrcoef(before[c], after[c])[0, 1] if before[c].std() > 0 and after[c].std() > 0 else np.nan
-         for c in before.columns]
+    r = [pearson(before[c], after[c]) for c in before.columns]
     out = {"psnr": psnr(images, rec), "top1_real": float(top_real), "top1_reconstructed": float(top_rec),
            "top1_ratio": float(top_rec / top_real) if top_real > 0 else float("nan"),
            "term_pearson_median": float(np.nanmedian(r)), "term_pearson_min": float(np.nanmin(r)),
