@@ -130,5 +130,13 @@ def test_exact_inversion_maps_back_closer_and_is_used_where_plain_drifts(model, 
     exact = edit(model, faces, refine=5, max_error=0.0, **kw)
     assert not plain.table["inversion_refined"].any() and exact.table["inversion_refined"].any()
     assert (exact.table["inversion_error"] <= plain.table["inversion_error"] + 1e-12).all()
+    # only the images above the threshold are inverted again; the others keep their plain inversion
+    errors = plain.table["inversion_error"].to_numpy()
+    cut = float(np.sort(errors)[-2] + np.sort(errors)[-1]) / 2  # between the two largest: one image drifts
+    some = edit(model, faces, refine=5, max_error=cut, **kw)
+    drifting = errors > cut
+    assert drifting.sum() == 1 and not some.table["inversion_refined"][~drifting].any()
+    np.testing.assert_allclose(some.table["inversion_error"][~drifting], errors[~drifting])
+    assert (some.table["inversion_error"][drifting] <= errors[drifting] + 1e-12).all()
     with pytest.raises(ValueError, match="refine"):
         edit(model, faces, refine=-1, **kw)

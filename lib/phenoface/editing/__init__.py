@@ -185,18 +185,22 @@ def _edit(model, images, target, source, age, sex, severity, terms, method, stre
     if method == "ddim":
         ae = decode(model, z0)
 
-        def checked(iterations):  # the inversion, and how well DDIM sampling under the source maps it back
-            z = invert(model, z0, src_guide, steps, k, iterations)
-            back = decode(model, denoise(src_guide, z.clone(), fwd, run, 1.0))
-            return z, back, np.abs(back.astype(np.float32) - ae.astype(np.float32)).mean(axis=(1, 2, 3)) / 255.0
+        def checked(guide, rows, iterations):  # the inversion of ``rows``, and how well sampling maps it back
+            z = invert(model, z0[rows], guide, steps, k, iterations)
+            back = decode(model, denoise(guide, z.clone(), fwd, run, 1.0))
+            return z, back, np.abs(back.astype(np.float32) - ae[rows].astype(np.float32)).mean(axis=(1, 2, 3)) / 255.0
 
-        zt, recon, err = checked(0)
-        drift = err > max_error
-        if refine and drift.any():  # where plain inversion drifts: exact (fixed-point) inversion, kept where better
-            z2, recon2, err2 = checked(refine)
-            refined = drift & (err2 < err)
-            zt[torch.as_tensor(refined)] = z2[torch.as_tensor(refined)]
-            recon[refined], err[refined] = recon2[refined], err2[refined]
+        zt, recon, err = checked(src_guide, np.arange(n), 0)
+        drift = np.flatnonzero(err > max_error)
+        if refine and len(drift):  # where plain inversion drifts: exact (fixed-point) inversion of those, kept where better
+            sub = Guide(model, *concepts(model, len(drift), source, None, _per_face(age, n, "age")[drift].astype(float),
+                                         list(_per_face(sex, n, "sex")[drift]), src_sev[drift], None))
+            z2, recon2, err2 = checked(sub, drift, refine)
+            better = err2 < err[drift]
+            rows = drift[better]
+            refined[rows] = True
+            zt[torch.as_tensor(rows)] = z2[torch.as_tensor(better)]
+            recon[rows], err[rows] = recon2[better], err2[better]
     else:
         g = torch.Generator(device="cpu").manual_seed(int(seed))
         noise = torch.randn(z0.shape, generator=g).to(z0.device)
