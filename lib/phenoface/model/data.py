@@ -70,12 +70,18 @@ class DiseaseTable:
         ids = [d for d in diseases if d != UNAFFECTED]
         emb = np.stack([embedding.loc[d].to_numpy(np.float32) if d in embedding.index
                         else np.zeros(embedding.shape[1], np.float32) for d in ids]) if ids else np.zeros((0, embedding.shape[1]))
-        prof = np.zeros((len(ids), len(term_ids)), np.float32)
-        for i, d in enumerate(ids):
-            if d in profiles:
-                w = profiles[d].renderable()
-                prof[i] = [float(w.get(t, 0.0)) for t in term_ids]
-        return cls(ids, emb, prof, {d: getattr(profiles.get(d), "disease_name", d) for d in ids})
+        return cls(ids, emb, profile_rows(profiles, ids, term_ids),
+                   {d: getattr(profiles.get(d), "disease_name", d) for d in ids})
+
+
+def profile_rows(profiles: dict, ids, term_ids=TERM_IDS) -> np.ndarray:
+    """(D, T): each disease's renderable profile weights over ``term_ids``; zeros for one without a profile."""
+    prof = np.zeros((len(ids), len(term_ids)), np.float32)
+    for i, d in enumerate(ids):
+        if d in profiles:
+            w = profiles[d].renderable()
+            prof[i] = [float(w.get(t, 0.0)) for t in term_ids]
+    return prof
 
 
 def condition_arrays(table: pd.DataFrame, diseases: DiseaseTable, tags: np.ndarray) -> dict[str, np.ndarray]:

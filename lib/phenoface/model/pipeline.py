@@ -22,7 +22,7 @@ from ..cohort.terms import TERM_IDS
 from ..config import atomic_path, write_json
 from ..labels import UNAFFECTED
 from ..phenotypes.packaged import git_commit
-from .data import DiseaseTable, FaceDataModule, condition_arrays, tags_from_measurements
+from .data import DiseaseTable, FaceDataModule, condition_arrays, profile_rows, tags_from_measurements
 from .store import REBUILD, check_fingerprint, fingerprint, load_model, save_model
 
 SHIPPED = Path(__file__).resolve().parents[1] / "assets" / "generator_quick"
@@ -81,9 +81,8 @@ def swap_profiles(model, data_dir, source: str = "kg"):
     missing = [d for d in model.diseases.ids if d not in profiles]
     if missing:
         raise KeyError(f"{path.name} has no profile for {', '.join(missing)}")
-    rows = [profiles[d].renderable() for d in model.diseases.ids]
-    prof = np.array([[float(w.get(t, 0.0)) for t in TERM_IDS] for w in rows], np.float32).reshape(-1, len(TERM_IDS))
-    table = DiseaseTable(list(model.diseases.ids), model.diseases.embedding, prof, model.diseases.names)
+    table = DiseaseTable(list(model.diseases.ids), model.diseases.embedding, profile_rows(profiles, model.diseases.ids),
+                         model.diseases.names)
     return replace(model, diseases=table, card={**model.card, "profiles": f"{source} (swapped in at inference)"})
 
 
