@@ -4,8 +4,8 @@ import pandas as pd
 import pytest
 
 from phenoface.profiles import Profile, learn_image_profile
-from phenoface.profiles.images import (add_image_evidence, evidence_values, image_effects, learn_image_profiles,
-                                       precision_at_k, rank_terms)
+from phenoface.profiles.images import (add_image_evidence, choose_sd_floor, evidence_values, floor_sd, image_effects,
+                                       learn_image_profiles, precision_at_k, rank_terms)
 
 
 def _synthetic(n_pos=120, n_neg=120, seed=0, shift=1.0):
@@ -111,3 +111,37 @@ def test_band_profiles_give_age_specific_evidence():
     assert p.terms("adult").get("HP:0000316", 0) > 0.9
     assert p.terms("child").get("HP:0000316", 0) == 0
     assert p.terms("infant") == p.terms(None)  # no infants: the all-ages evidence
+
+
+def _leaky(n=60, seed=0):
+    """Disease D shows term A weakly (a 0.1 shift in a noisy reading, SD 0.15); term B it does not show, but
+    A's rendering leaks 0.03 into B's nearly constant reading (SD 0.01): plain d ranks the leak first."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for d in ("D", "UNAFFECTED"):
+        a = rng.normal(0.1 if d == "D" else 0.0, 0.15, n)
+        b = rng.normal(0.03 if d == "D" else 0.0, 0.01, n)
+        rows.append(pd.DataFrame({"A": a, "B": b, "disease_id": d, "age": rng.uniform(2, 60, n),
+                                  "sex": rng.choice(["F", "M"], n)}))
+    table = pd.concat(rows, ignore_index=True)
+    truth = pd.DataFrame({"A": [1.0], "B": [0.0]}, index=["D"])
+    return table[["A", "B"]], table, truth
+
+
+def test_sd_floor_stops_a_small_leak_into_a_constant_reading_outranking_a_real_term():
+    m, table, truth = _leaky()
+    plain = learn_image_profiles(m, table, min_positives=20)["D"]
+    floored = learn_image_profiles(m, table, min_positives=20, sd_floor=1.0)["D"]
+    assert plain.index[0] == "B" and floored.index[0] == "A"
+    t = floored.attrs["table"]
+    assert t.attrs["min_sd"] == pytest.approx(floor_sd(m, 1.0)) and t.attrs["min_sd"] > t.loc["B", "resid_sd"]
+    # A's residual SD is above the floor: its effect is the plain one
+    assert floored["A"] == pytest.approx(plain["A"])
+    assert floored["B"] == pytest.approx(t.loc["B", "beta"] / t.attrs["min_sd"])
+    best, curve = choose_sd_floor(m, table, truth, ["A", "B"], floors=(0.0, 0.5, 1.0, 2.0), min_positives=20)
+    assert curve.loc[0.0] == 0.0 and curve.max() == 1.0
+    assert best == curve.index[curve.to_numpy() == 1.0].min()  # the smallest floor that reaches the best
+    with pytest.raises(ValueError, match="sd_floor"):
+        learn_image_profiles(m, table, sd_floor=-1)
+    with pytest.raises(ValueError, match="min_sd"):
+        image_effects(m[:5], m[5:], min_sd=float("nan"))

@@ -49,6 +49,23 @@ def test_save_load_without_pickle_and_measure_images(tmp_path, monkeypatch, rend
     assert measure_images(big).shape == (2, len(TERM_IDS))
 
 
+def test_views_average_the_mirror_and_shifts_and_survive_save(tmp_path, renders, tiny):
+    images, _ = renders
+    six = tiny.with_views(6)
+    assert tiny.views == 1 and six.views == 6 and six.net is tiny.net
+    x = torch.from_numpy(images[:4]).permute(0, 3, 1, 2).float().div(255).sub(0.5).div(0.25)
+    with torch.no_grad():
+        plain, mirror = tiny.net(x)[:, :-1].numpy(), tiny.net(x.flip(-1))[:, :-1].numpy()
+    np.testing.assert_allclose(tiny.with_views(2).measure(images[:4]).to_numpy(), (plain + mirror) / 2, atol=1e-5)
+    assert not np.allclose(six.measure(images[:4]).to_numpy(), plain, atol=1e-4)  # the views do change a reading
+    save_choice(tmp_path, "pixel", six, {"why": "test"})
+    np.testing.assert_allclose(measure_images(images[:4], data_dir=tmp_path).to_numpy(),
+                               six.measure(images[:4]).to_numpy(), atol=1e-6)
+    for bad in (0, 7, 2.5):
+        with pytest.raises(ValueError, match="views"):
+            tiny.with_views(bad)
+
+
 def test_measure_images_bad_input(tmp_path, renders):
     images, _ = renders
     with pytest.raises(FileNotFoundError, match="notebook 04"):

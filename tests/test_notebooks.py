@@ -18,7 +18,7 @@ REQUIRED = {
     "04_image_profiles": {"image_profile_precision_at_k", "image_profile_precision_at_k_oracle",
                           "image_profile_instrument", "severity_order_accuracy_same_age", "term_intensity_spearman_min",
                           "term_intensity_pearson_min", "age_mae", "kg_profile_precision_at_k",
-                          "frequency_profile_precision_at_k", "chance_precision_at_k"},
+                          "frequency_profile_precision_at_k", "chance_precision_at_k", "image_profile_sd_floor"},
     "05_train_conditioned_diffusion": {"train_steps", "train_seconds", "final_loss", "images_per_second",
                                        "checkpoint_source", "autoencoder_top1_ratio"},
     "01_baselines": {"class_train_steps", "prompt_train_steps", "class_seconds_per_image", "prompt_seconds_per_image",

@@ -16,6 +16,15 @@ A disease with fewer than ``min_positives`` usable faces (default 20) is *flagge
 are still computed and shown, but it gets no ranking-based score and no image evidence in its
 profile. Faces without landmarks (NaN rows) are not used and are counted in ``n_missing``.
 
+**A floor under the residual SD** (``min_sd``, measurement units; 0 = plain Cohen's d). A term the disease
+does not show and the instrument reads as near-constant has a tiny residual SD, so a small absolute shift that
+another term's rendering leaks into it (a thick lower lip nudging the tongue reading by 0.06 intensity units)
+becomes a standardised effect of 1 or more and outranks a term the disease really shows at low penetrance.
+Dividing by ``max(residual SD, min_sd)`` says "a shift smaller than the instrument's resolution is not a large
+effect". :func:`learn_image_profiles` takes the floor as a fraction (``sd_floor``) of the median per-term SD of
+the measurements it is given, so one setting fits any instrument's units; :func:`choose_sd_floor` picks it on
+a validation cohort.
+
 Evidence value for :class:`Profile` (must lie in [0, 1]): the effect capped to [0, 1] when its 95 %
 CI excludes 0, else 0 — an effect of one residual SD or more counts as full image evidence.
 """
@@ -78,11 +87,15 @@ def _covariates(covariates, n_pos, n_neg) -> pd.DataFrame | None:
 
 
 def image_effects(pos: pd.DataFrame, neg: pd.DataFrame, covariates=None, alpha: float = 0.05,
-                  min_positives: int = MIN_POSITIVES) -> pd.DataFrame:
+                  min_positives: int = MIN_POSITIVES, min_sd: float = 0.0) -> pd.DataFrame:
     """Per-term adjusted effects: DataFrame indexed by HPO id with ``effect, ci_low, ci_high, p,
     beta, se, resid_sd, n_pos, n_neg, n_missing`` (sorted by effect, descending); ``attrs['flag']``
-    says why a disease is not to be ranked (or is empty)."""
+    says why a disease is not to be ranked (or is empty). ``resid_sd`` is the fitted one; effects divide by
+    ``max(resid_sd, min_sd)`` (module docstring)."""
     from scipy import stats
+
+    if not np.isfinite(min_sd) or min_sd < 0:
+        raise ValueError(f"min_sd must be a finite number >= 0, got {min_sd}")
 
     pos, neg = pd.DataFrame(pos).reset_index(drop=True), pd.DataFrame(neg).reset_index(drop=True)
     terms = [c for c in pos.columns if c in neg.columns]
@@ -109,10 +122,11 @@ def image_effects(pos: pd.DataFrame, neg: pd.DataFrame, covariates=None, alpha: 
         b = float(beta[1])
         if sigma <= 1e-12 * max(1.0, abs(b)):
             sigma = np.nan  # a measurement without spread: no standardised effect
+        scale = max(sigma, min_sd) if np.isfinite(sigma) else (min_sd or np.nan)
         tcrit = stats.t.ppf(1 - alpha / 2, df)
         tval = b / se if se > 0 else np.nan
-        row |= {"beta": b, "se": se, "resid_sd": float(sigma), "effect": b / sigma,
-                "ci_low": (b - tcrit * se) / sigma, "ci_high": (b + tcrit * se) / sigma,
+        row |= {"beta": b, "se": se, "resid_sd": float(sigma), "effect": b / scale,
+                "ci_low": (b - tcrit * se) / scale, "ci_high": (b + tcrit * se) / scale,
                 "p": float(2 * stats.t.sf(abs(tval), df)) if np.isfinite(tval) else np.nan}
         rows.append(row)
     out = pd.DataFrame(rows).set_index("hpo_id") if rows else pd.DataFrame()
@@ -124,14 +138,15 @@ def image_effects(pos: pd.DataFrame, neg: pd.DataFrame, covariates=None, alpha: 
         flag = f"too few positives for a stable effect size ({n_usable} usable faces < {min_positives})"
     out.attrs["flag"] = flag
     out.attrs["covariates"] = cov_names
+    out.attrs["min_sd"] = float(min_sd)
     out.attrs["model"] = "measurement ~ 1 + is_positive + " + (" + ".join(cov_names) if cov_names else "(no covariates)")
     return out
 
 
-def learn_image_profile(pos, neg, covariates=None, min_positives: int = MIN_POSITIVES) -> pd.Series:
+def learn_image_profile(pos, neg, covariates=None, min_positives: int = MIN_POSITIVES, min_sd: float = 0.0) -> pd.Series:
     """Meter outputs of positives and negatives -> ``Series`` HPO id -> adjusted effect, sorted
     descending. ``.attrs``: ``table`` (CIs, p, n), ``flag`` (non-empty = too few positives: do not rank)."""
-    table = image_effects(pos, neg, covariates, min_positives=min_positives)
+    table = image_effects(pos, neg, covariates, min_positives=min_positives, min_sd=min_sd)
     s = table["effect"].dropna().sort_values(ascending=False) if len(table) else pd.Series(dtype=float)
     s.name = "effect"
     s.attrs = {"table": table, "flag": table.attrs.get("flag", ""), "model": table.attrs.get("model", "")}
@@ -189,12 +204,26 @@ def rank_terms(weights: dict, vocabulary) -> list[str]:
             if w > 0]
 
 
+def floor_sd(measurements: pd.DataFrame, sd_floor: float) -> float:
+    """``sd_floor`` x the median over terms of each term's SD across all the given faces (measurement units)."""
+    if not np.isfinite(sd_floor) or sd_floor < 0:
+        raise ValueError(f"sd_floor must be a finite number >= 0, got {sd_floor}")
+    if sd_floor == 0:
+        return 0.0
+    sd = pd.DataFrame(measurements).apply(pd.to_numeric, errors="coerce").std()
+    sd = sd[np.isfinite(sd)]
+    return float(sd_floor * np.median(sd)) if len(sd) else 0.0
+
+
 def learn_image_profiles(measurements: pd.DataFrame, table: pd.DataFrame, diseases=None, negative: str = "UNAFFECTED",
-                         min_positives: int = MIN_POSITIVES, covariates=("age", "sex")) -> dict[str, pd.Series]:
+                         min_positives: int = MIN_POSITIVES, covariates=("age", "sex"),
+                         sd_floor: float = 0.0) -> dict[str, pd.Series]:
     """One :func:`learn_image_profile` per disease of a measured cohort (``table`` rows align with
-    ``measurements``; columns ``disease_id`` plus the covariates)."""
+    ``measurements``; columns ``disease_id`` plus the covariates). ``sd_floor``: the residual-SD floor as a
+    fraction of the median term SD over all these faces (0 = plain Cohen's d; module docstring)."""
     table = table.reset_index(drop=True)
     measurements = measurements.reset_index(drop=True)
+    min_sd = floor_sd(measurements, sd_floor)
     diseases = [d for d in (diseases or table["disease_id"].unique()) if d != negative]
     neg_mask = (table["disease_id"] == negative).to_numpy()
     cov_cols = [c for c in covariates if c in table]
@@ -202,18 +231,22 @@ def learn_image_profiles(measurements: pd.DataFrame, table: pd.DataFrame, diseas
     for d in diseases:
         m = (table["disease_id"] == d).to_numpy()
         cov = (table.loc[m, cov_cols], table.loc[neg_mask, cov_cols]) if cov_cols else None
-        out[d] = learn_image_profile(measurements[m], measurements[neg_mask], cov, min_positives=min_positives)
+        out[d] = learn_image_profile(measurements[m], measurements[neg_mask], cov, min_positives=min_positives,
+                                     min_sd=min_sd)
     return out
 
 
 def learn_band_profiles(measurements: pd.DataFrame, table: pd.DataFrame, disease: str, negative: str = "UNAFFECTED",
-                        min_positives: int = MIN_POSITIVES, covariates=("age", "sex")) -> dict[str, pd.Series]:
+                        min_positives: int = MIN_POSITIVES, covariates=("age", "sex"),
+                        sd_floor: float = 0.0) -> dict[str, pd.Series]:
     """:func:`learn_image_profile` of one disease within each age band of :data:`phenoface.ages.AGE_BANDS`
-    (positives and negatives of that band only); bands with too few positives come back flagged."""
+    (positives and negatives of that band only); bands with too few positives come back flagged. The
+    ``sd_floor`` fraction is taken over all the given faces, as in :func:`learn_image_profiles`."""
     from ..ages import AGE_BANDS, age_band
 
     table = table.reset_index(drop=True)
     measurements = measurements.reset_index(drop=True)
+    min_sd = floor_sd(measurements, sd_floor)
     bands = np.asarray(age_band(table["age"]), dtype=object)
     cov_cols = [c for c in covariates if c in table]
     out = {}
@@ -224,8 +257,29 @@ def learn_band_profiles(measurements: pd.DataFrame, table: pd.DataFrame, disease
         if not pos.any() and not neg.any():
             continue
         cov = (table.loc[pos, cov_cols], table.loc[neg, cov_cols]) if cov_cols else None
-        out[band] = learn_image_profile(measurements[pos], measurements[neg], cov, min_positives=min_positives)
+        out[band] = learn_image_profile(measurements[pos], measurements[neg], cov, min_positives=min_positives,
+                                        min_sd=min_sd)
     return out
+
+
+SD_FLOORS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
+
+
+def choose_sd_floor(measurements: pd.DataFrame, table: pd.DataFrame, truth: pd.DataFrame, vocabulary,
+                    floors=SD_FLOORS, min_positives: int = MIN_POSITIVES) -> tuple[float, pd.Series]:
+    """On a validation cohort: mean precision@k of the image-learned profiles for each residual-SD floor;
+    returns (the smallest floor that reaches the best, the Series floor -> precision). Smallest, because a
+    floor is a departure from the plain standardised effect that has to earn its place."""
+    if not len(floors):
+        raise ValueError("choose_sd_floor needs at least one floor")
+    score = {}
+    for f in floors:
+        learned = learn_image_profiles(measurements, table, min_positives=min_positives, sd_floor=float(f))
+        score[float(f)] = float(precision_table({"x": ranking_of(learned)}, truth, vocabulary)["x"].mean())
+    score = pd.Series(score, name="precision_at_k")
+    score.index.name = "sd_floor"
+    best = float(score.index[np.flatnonzero(np.isclose(score.to_numpy(), score.max()))[0]])
+    return best, score
 
 
 def precision_table(rankings: dict, truth: pd.DataFrame, vocabulary) -> pd.DataFrame:
