@@ -64,6 +64,25 @@ def test_guidance_one_with_one_concept_is_that_conditional_prediction(model):
     assert torch.allclose(a, lat, atol=1e-4)
 
 
+def test_guide_skips_the_context_only_when_it_cancels(model):
+    """eps(c0) has coefficient 1 - sum(w): with one concept it is not computed, and the guided prediction equals
+    the three-evaluation formula of the module docstring; with weights summing elsewhere it is kept."""
+    from phenoface.sampling import Guide
+
+    d = model.diseases.ids[0]
+    one = Guide(model, *concepts(model, 2, d, None, 8.0, "F", 0.7, None))
+    two = Guide(model, *concepts(model, 2, d, {"HP:0000316": 1.0}, 8.0, "F", 0.7, None))
+    assert not one.has_ctx and one.k == 2 and two.has_ctx and two.k == 4
+    null, ctx, parts = concepts(model, 2, d, None, 8.0, "F", 0.7, None)
+    x = torch.randn((2, model.unet.config.in_channels, model.unet.config.sample_size, model.unet.config.sample_size),
+                    generator=torch.Generator().manual_seed(3))
+    t = torch.tensor(500)
+    with torch.no_grad():
+        e0, ec, ed = (model.unet(x, t, encoder_hidden_states=model.encoder(c)).sample for c in (null, ctx, parts[0][0]))
+        want = e0 + 2.5 * ((ec - e0) + (ed - ec))
+        assert torch.allclose(one(x, t, 2.5), want, atol=1e-5)
+
+
 def test_bad_requests_are_refused_with_the_valid_range(model):
     with pytest.raises(KeyError, match="the model knows UNAFFECTED"):
         generate(model, disease="OMIM:000000", n=1)
