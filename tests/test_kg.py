@@ -385,9 +385,14 @@ def test_transe_trains_deterministically_and_learns_families(tmp_path):
     g = toy_graph()
     h = holdout_split(g, n_test=8, n_valid=4, frac=0.2, min_terms=3, seed=0)
     a = train_embedding(h.train, "TransE", dim=16, epochs=40, seed=3, lr=0.05, batch_size=32, num_negs=4)
-    b = train_embedding(h.train, "TransE", dim=16, epochs=40, seed=3, lr=0.05, batch_size=32, num_negs=4)
-    ra, rb = evaluate(a, h, g, facial=set(h.candidates)), evaluate(b, h, g, facial=set(h.candidates))
-    pd.testing.assert_frame_equal(ra.table, rb.table)
+    # determinism on a short run (the same code path; a second 40-epoch run only cost time)
+    b1, b2 = (train_embedding(h.train, "TransE", dim=16, epochs=5, seed=3, lr=0.05, batch_size=32, num_negs=4)
+              for _ in range(2))
+    assert b1.losses == b2.losses
+    pd.testing.assert_frame_equal(b1.entity_embeddings(), b2.entity_embeddings())
+    pd.testing.assert_frame_equal(evaluate(b1, h, g, facial=set(h.candidates)).table,
+                                  evaluate(b2, h, g, facial=set(h.candidates)).table)
+    ra = evaluate(a, h, g, facial=set(h.candidates))
     # The family terms come first: the embedding beats the frequency baseline, which ranks b-terms first.
     assert ra.table.loc[EMBEDDING, "mrr"] > ra.table.loc[FREQUENCY, "mrr"]
     assert ra.table.loc[EMBEDDING, "mrr"] >= 0.8
