@@ -5,7 +5,8 @@ import pytest
 
 from phenoface.profiles import Profile, learn_image_profile
 from phenoface.profiles.images import (add_image_evidence, choose_sd_floor, evidence_values, floor_sd, image_effects,
-                                       learn_image_profiles, precision_at_k, rank_terms)
+                                       learn_image_profiles, precision_at_k, precision_table, rank_terms,
+                                       ranking_of)
 
 
 def _synthetic(n_pos=120, n_neg=120, seed=0, shift=1.0):
@@ -141,6 +142,9 @@ def test_sd_floor_stops_a_small_leak_into_a_constant_reading_outranking_a_real_t
     best, curve = choose_sd_floor(m, table, truth, ["A", "B"], floors=(0.0, 0.5, 1.0, 2.0), min_positives=20)
     assert curve.loc[0.0] == 0.0 and curve.max() == 1.0
     assert best == curve.index[curve.to_numpy() == 1.0].min()  # the smallest floor that reaches the best
+    for f, value in curve.items():  # re-ranking one fit per floor = refitting with that floor
+        full = learn_image_profiles(m, table, min_positives=20, sd_floor=f)
+        assert value == precision_table({"x": ranking_of(full)}, truth, ["A", "B"])["x"].mean()
     with pytest.raises(ValueError, match="sd_floor"):
         learn_image_profiles(m, table, sd_floor=-1)
     with pytest.raises(ValueError, match="min_sd"):

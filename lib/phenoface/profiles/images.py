@@ -269,13 +269,25 @@ def choose_sd_floor(measurements: pd.DataFrame, table: pd.DataFrame, truth: pd.D
                     floors=SD_FLOORS, min_positives: int = MIN_POSITIVES) -> tuple[float, pd.Series]:
     """On a validation cohort: mean precision@k of the image-learned profiles for each residual-SD floor;
     returns (the smallest floor that reaches the best, the Series floor -> precision). Smallest, because a
-    floor is a departure from the plain standardised effect that has to earn its place."""
+    floor is a departure from the plain standardised effect that has to earn its place. The floor changes only
+    the divisor, so the regressions are fitted once and re-ranked by ``beta / max(resid_sd, min_sd)`` per floor
+    (the same rankings :func:`learn_image_profiles` gives with that ``sd_floor``; a test checks it)."""
     if not len(floors):
         raise ValueError("choose_sd_floor needs at least one floor")
+    learned = learn_image_profiles(measurements, table, min_positives=min_positives)
     score = {}
     for f in floors:
-        learned = learn_image_profiles(measurements, table, min_positives=min_positives, sd_floor=float(f))
-        score[float(f)] = float(precision_table({"x": ranking_of(learned)}, truth, vocabulary)["x"].mean())
+        min_sd = floor_sd(measurements, float(f))
+        rankings = {}
+        for d, s in learned.items():
+            t = s.attrs["table"]
+            if s.attrs.get("flag") or not len(t):
+                rankings[d] = None if s.attrs.get("flag") else []
+                continue
+            scale = np.fmax(t["resid_sd"].to_numpy(float), min_sd)  # a NaN SD (no spread) takes the floor
+            effect = pd.Series(t["beta"].to_numpy(float) / np.where(scale > 0, scale, np.nan), index=t.index)
+            rankings[d] = list(effect.dropna().sort_values(ascending=False).index)
+        score[float(f)] = float(precision_table({"x": rankings}, truth, vocabulary)["x"].mean())
     score = pd.Series(score, name="precision_at_k")
     score.index.name = "sd_floor"
     best = float(score.index[np.flatnonzero(np.isclose(score.to_numpy(), score.max()))[0]])
