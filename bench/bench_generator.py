@@ -6,7 +6,8 @@
    checkpoints off) against a plain PyTorch loop on the same DiffusionModule, data and batch (goal: >= 0.95x).
 2. What channels-last and bf16 autocast give the plain loop on this machine.
 3. Sampling: seconds per image for DPM-Solver++ at 25 steps and DDPM at 1000 (with a model folder given by
-   ``--model``, the two samplers' FD to that run's test faces as well, on the recogniser-free pixel features).
+   ``--model``). What the samplers and step counts cost in quality (recogniser top-1, FD) is
+   ``bench/bench_samplers.py``.
 
 Random-weight models are fine for timing; nothing here is a quality figure unless ``--model`` is given.
 """

@@ -1,0 +1,71 @@
+"""Sampler cost against quality on a trained model, side by side in one run: which scheduler and how many steps?
+
+    .venv/bin/python bench/bench_samplers.py [--data-dir data/processed/quick] [--split validation]
+                                             [--per-disease 8] [--configs dpm++:10,dpm++:12,dpm++:15,dpm++:25,ddim:25]
+
+A choosing tool, so it works on the **validation** split by default (``--split test`` only to report). For
+each ``scheduler:steps`` the same conditions and seeds (``generate_cohort``; the model card's
+zero-shot diseases drawn by composition as in notebook 06) give seconds per face, the top-1 of notebook 07's
+saved recogniser on the conditioned faces, and the Fréchet distance to that split's real faces in the recogniser's
+features. Needs notebooks 00, 05 and 07 of that data directory. With few faces per disease FD is biased
+upwards, so compare configurations within one run only. DDPM at 1,000 steps costs about 25 s per face on
+2 CPU cores; add ``ddpm:1000`` only with time to spare.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "lib"))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data-dir", type=Path, default=ROOT / "data" / "processed" / "quick")
+    ap.add_argument("--split", choices=("validation", "test"), default="validation")
+    ap.add_argument("--per-disease", type=int, default=8)
+    ap.add_argument("--configs", default="dpm++:10,dpm++:12,dpm++:15,dpm++:25,ddim:25")
+    ap.add_argument("--guidance", type=float, default=3.0)
+    ap.add_argument("--out", type=Path, default=ROOT / "reports" / "bench" / "samplers.json")
+    a = ap.parse_args(argv)
+
+    from bench_generator import report
+
+    from phenoface.cohort import load_split
+    from phenoface.evaluation import Recogniser, frechet_distance
+    from phenoface.model import load_model
+    from phenoface.sampling.cohort import generate_cohort
+
+    rec_path = a.data_dir / "evaluation" / "recogniser.safetensors"
+    if not rec_path.is_file():
+        raise SystemExit(f"{rec_path} is missing: run notebook 07 for {a.data_dir} first")
+    model = load_model(a.data_dir / "model")
+    zero_shot = tuple(json.loads((a.data_dir / "model" / "card.json").read_text()).get("zero_shot", ()))
+    real = load_split(a.data_dir, a.split)  # the faces whose conditions are drawn and FD is measured against
+    rec = Recogniser.load(rec_path)
+    extractor = rec.feature_extractor()
+    out = {"split": a.split, "per_disease": a.per_disease, "guidance": a.guidance, f"recogniser_top1_real_{a.split}": float(
+        rec.evaluate(real.images, real.table["disease_id"], k=1)["top1"])}
+    for item in a.configs.split(","):
+        name, steps = item.strip().split(":")
+        t0 = time.perf_counter()
+        images, table = generate_cohort(model, real.table, a.per_disease, zero_shot=zero_shot, seed=0,
+                                        steps=int(steps), guidance=a.guidance, scheduler=name, progress=False)
+        seconds = (time.perf_counter() - t0) / len(images)
+        cond = (table["mode"] == "conditioned").to_numpy()
+        key = f"{name}_{steps}"
+        out[f"{key}_s_per_face"] = seconds
+        out[f"{key}_top1"] = float(rec.evaluate(images[cond], table.loc[cond, "disease_id"], k=1)["top1"])
+        out[f"{key}_fd"] = float(frechet_distance(real.images, images, extractor))
+        print(f"{key}: {seconds:.3f} s/face, top-1 {out[f'{key}_top1']:.3f}, FD {out[f'{key}_fd']:.2f}", flush=True)
+    report(out, a.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
