@@ -93,6 +93,12 @@ def gaussian_blur(x: torch.Tensor, sigma) -> torch.Tensor:
     return y.reshape(n, c, h, w)
 
 
+def _shift(x: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
+    """Whole-pixel shift by up to 2 px with edge replication (training augmentation and test-time views)."""
+    h, w = x.shape[-2:]
+    return F.pad(x, (2, 2, 2, 2), mode="replicate")[:, :, 2 + dy:2 + dy + h, 2 + dx:2 + dx + w]
+
+
 def augment(x: torch.Tensor, gen: torch.Generator, blur_max: float = 1.2) -> torch.Tensor:
     """What a generator or a camera does to a face, none of which is a phenotype: a whole-pixel shift (one per
     batch, up to 2 px; whole pixels because resampling at sub-pixel offsets would soften every training image,
@@ -105,7 +111,7 @@ def augment(x: torch.Tensor, gen: torch.Generator, blur_max: float = 1.2) -> tor
 
     dx, dy = (int(v) for v in torch.randint(-2, 3, (2,), generator=gen))
     if dx or dy:
-        x = F.pad(x, (2, 2, 2, 2), mode="replicate")[:, :, 2 + dy:2 + dy + h, 2 + dx:2 + dx + w]
+        x = _shift(x, dx, dy)
     flip = (torch.rand(n, generator=gen) < 0.5).view(n, 1, 1, 1)
     x = torch.where(flip, x.flip(-1), x)
     sigma = torch.where(torch.rand(n, generator=gen) < 0.4, u(0.0, blur_max), torch.zeros(n))
@@ -114,12 +120,6 @@ def augment(x: torch.Tensor, gen: torch.Generator, blur_max: float = 1.2) -> tor
     x = (x - mean) * u(0.85, 1.15).view(n, 1, 1, 1) + mean
     x = x * u(0.92, 1.08, n, 3).view(n, 3, 1, 1) + u(-0.2, 0.2).view(n, 1, 1, 1)
     return x + torch.randn(x.shape, generator=gen) * u(0.0, 0.1).view(n, 1, 1, 1)
-
-
-def _shift(x: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
-    """Whole-pixel shift with edge replication, as :func:`augment` does."""
-    h, w = x.shape[-2:]
-    return F.pad(x, (1, 1, 1, 1), mode="replicate")[:, :, 1 + dy:1 + dy + h, 1 + dx:1 + dx + w]
 
 
 # Test-time views: what training taught the net to ignore (a mirror image, 1 px shifts). Averaging them reads

@@ -86,6 +86,13 @@ def _covariates(covariates, n_pos, n_neg) -> pd.DataFrame | None:
     return cov
 
 
+def _effect_scale(resid_sd, min_sd: float):
+    """What an effect divides by: ``max(resid_sd, min_sd)``; a NaN SD (no spread) takes the floor, and a zero
+    scale gives NaN (no standardised effect). Works on scalars and arrays."""
+    scale = np.fmax(np.asarray(resid_sd, float), min_sd)
+    return np.where(scale > 0, scale, np.nan)
+
+
 def image_effects(pos: pd.DataFrame, neg: pd.DataFrame, covariates=None, alpha: float = 0.05,
                   min_positives: int = MIN_POSITIVES, min_sd: float = 0.0) -> pd.DataFrame:
     """Per-term adjusted effects: DataFrame indexed by HPO id with ``effect, ci_low, ci_high, p,
@@ -122,7 +129,7 @@ def image_effects(pos: pd.DataFrame, neg: pd.DataFrame, covariates=None, alpha: 
         b = float(beta[1])
         if sigma <= 1e-12 * max(1.0, abs(b)):
             sigma = np.nan  # a measurement without spread: no standardised effect
-        scale = max(sigma, min_sd) if np.isfinite(sigma) else (min_sd or np.nan)
+        scale = float(_effect_scale(sigma, min_sd))
         tcrit = stats.t.ppf(1 - alpha / 2, df)
         tval = b / se if se > 0 else np.nan
         row |= {"beta": b, "se": se, "resid_sd": float(sigma), "effect": b / scale,
@@ -284,8 +291,7 @@ def choose_sd_floor(measurements: pd.DataFrame, table: pd.DataFrame, truth: pd.D
             if s.attrs.get("flag") or not len(t):
                 rankings[d] = None if s.attrs.get("flag") else []
                 continue
-            scale = np.fmax(t["resid_sd"].to_numpy(float), min_sd)  # a NaN SD (no spread) takes the floor
-            effect = pd.Series(t["beta"].to_numpy(float) / np.where(scale > 0, scale, np.nan), index=t.index)
+            effect = pd.Series(t["beta"].to_numpy(float) / _effect_scale(t["resid_sd"], min_sd), index=t.index)
             rankings[d] = list(effect.dropna().sort_values(ascending=False).index)
         score[float(f)] = float(precision_table({"x": rankings}, truth, vocabulary)["x"].mean())
     score = pd.Series(score, name="precision_at_k")
