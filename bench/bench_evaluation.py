@@ -6,7 +6,8 @@ repeated over seeds with their spread (each seed renders its own train / validat
                                      [--out reports/bench/evaluation.json]
 
 Per seed: test top-1 (clean and blurred with sigma 0.7), and the memorisation detector's AUC and TPR on
-probes vs test faces at the threshold set on validation faces (1 % false positives).
+probes vs test faces at the threshold set on validation faces (1 % false positives). Then, side by side: the
+memorisation check of several batches, recalibrated per batch vs one detector calibrated once.
 """
 
 from __future__ import annotations
@@ -53,6 +54,31 @@ def one_seed(seed: int, args) -> dict:
             "rec": rec, "train": train, "test": test}
 
 
+def detector_reuse(rec, train, test, batches: int) -> dict:
+    """Notebook 07 judges several batches (validation probes, test faces, each generator's faces) against one
+    training set: ``batches`` batches of test faces with a fresh ``memorisation_check`` each, against one
+    ``MemorisationDetector`` calibrated once, side by side (07's search: 3 px shifts and the mirror image).
+    The scores must agree exactly."""
+    from phenoface.evaluation import MemorisationDetector, memorisation_check
+
+    feats = rec.features(train.images, kind="grid")
+    parts = np.array_split(test.images, batches)
+    t0 = time.perf_counter()
+    each = [memorisation_check(p, train.images, features=rec, max_shift=3, mirror=True, train_features=feats)
+            for p in parts]
+    fresh = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    detector = MemorisationDetector(train.images, features=rec, max_shift=3, mirror=True, train_features=feats)
+    once = [detector.check(p) for p in parts]
+    reused = time.perf_counter() - t0
+    same = all(np.array_equal(a.table["score"], b.table["score"]) for a, b in zip(each, once))
+    print(f"memorisation, {batches} batches: {fresh:.1f} s with a check each, {reused:.1f} s with one detector "
+          f"({fresh / reused:.2f}x; identical scores: {same})")
+    return {"memorisation_batches": batches, "memorisation_fresh_seconds": round(fresh, 2),
+            "memorisation_detector_seconds": round(reused, 2), "memorisation_detector_speedup": round(fresh / reused, 2),
+            "memorisation_detector_identical": bool(same)}
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=1024, help="training faces per seed")
@@ -63,6 +89,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--width", type=int, default=16)
     ap.add_argument("--probes", type=int, default=16, help="memorisation probes per kind")
     ap.add_argument("--batch", type=int, default=256, help="embedding batch size")
+    ap.add_argument("--batches", type=int, default=5, help="batches judged against one training set (detector reuse)")
     ap.add_argument("--out", default="reports/bench/evaluation.json")
     args = ap.parse_args(argv)
     warnings.filterwarnings("ignore")
@@ -83,6 +110,7 @@ def main(argv=None) -> dict:
     t0 = time.perf_counter()
     res["fd_train_vs_test"] = round(frechet_distance(train.images, test.images, rec.feature_extractor()), 5)
     res["fd_seconds"] = round(time.perf_counter() - t0, 3)
+    res.update(detector_reuse(rec, train, test, args.batches))
     res["seeds"] = [{k: v for k, v in r.items() if k not in ("rec", "train", "test")} for r in runs]
     for key in ("recogniser_top1", "recogniser_top1_blur07", "memorisation_auc", "memorisation_tpr_at_fpr1",
                 "memorisation_rate"):

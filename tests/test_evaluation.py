@@ -9,7 +9,7 @@ from phenoface.evaluation import (Gallery, InceptionWeightsError, Recogniser, Se
                                   augment, blur_images, choose_recogniser, crop_resize, detection_by_kind,
                                   embedding_cosine, flip_images, frechet_distance, frechet_from_features,
                                   identity_pairs, identity_parameter_distance, inception_extractor, kernel_distance,
-                                  majority_top1, make_probes, memorisation_check, order_accuracy, phash,
+                                  majority_top1, make_probes, MemorisationDetector, memorisation_check, order_accuracy, phash,
                                   plant_copies, progression_series, progression_table, recogniser_report,
                                   roc_summary, severity_spearman, severity_table, shift_images, threshold_at_fpr,
                                   topk_accuracy, train_recogniser)
@@ -119,6 +119,24 @@ def test_memorisation_flags_planted_copies_not_fresh_faces(cohorts, recogniser):
     import matplotlib.pyplot as plt
     plt.close(memorisation_pairs(rep, planted, train.images, k=4))
     plt.close(nn_histogram(fresh))
+
+
+def test_one_detector_judges_several_batches_as_the_one_shot_check_does(cohorts, recogniser):
+    """The detector calibrates on the training images once; each batch it checks gets the report a fresh
+    memorisation_check gives (identical tables and limits), in either order, and bad settings are refused."""
+    train, test = cohorts
+    planted, _, _ = plant_copies(train.images, n=8, seed=1)
+    detector = MemorisationDetector(train.images, features=recogniser, max_shift=2, mirror=True)
+    for batch in (test.images[:30], planted, test.images[:0]):
+        got = detector.check(batch)
+        want = memorisation_check(batch, train.images, features=recogniser, max_shift=2, mirror=True)
+        pd.testing.assert_frame_equal(got.table, want.table)
+        assert got.threshold == want.threshold and got.meta == want.meta
+    assert detector.check(planted).table["flagged"].all()
+    with pytest.raises(ValueError, match="two training images"):
+        MemorisationDetector(train.images[:1])
+    with pytest.raises(ValueError, match="percentile"):
+        MemorisationDetector(train.images, percentile=0)
 
 
 def test_phash_is_stable_under_brightness():

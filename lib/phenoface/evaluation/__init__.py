@@ -24,13 +24,15 @@ One concern per module:
     >>> rec = train_recogniser(train.images, train.table["disease_id"], epochs=20, seed=0)
     >>> rec.evaluate(test.images, test.table["disease_id"])["top1"]
     >>> memorisation_check(generated, train.images, features=rec).rate
+    >>> detector = MemorisationDetector(train.images, features=rec)   # calibrated once, then many batches
+    >>> detector.check(generated).rate, detector.check(baseline_faces).rate
     >>> frechet_distance(train.images, generated, rec.feature_extractor())
 """
 
 from .identity import (DLIB_SAME_PERSON, dlib_identity, embedding_cosine, identity_pairs,
                        identity_parameter_distance, identity_parameters)
 from .perturb import blur_images, crop_resize, flip_images, noise_images, shift_images
-from .privacy import MemorisationReport, dhash, hamming, memorisation_check, phash, plant_copies
+from .privacy import MemorisationDetector, MemorisationReport, dhash, hamming, memorisation_check, phash, plant_copies
 from .probes import PROBE_KINDS, detection_by_kind, make_probes, roc_summary, threshold_at_fpr
 from .progression import (age_order_accuracy, order_accuracy, progression_series, progression_table,
                           severity_spearman, severity_table)
@@ -47,6 +49,6 @@ __all__ = ["Recogniser", "Gallery", "train_recogniser", "choose_recogniser", "re
            "frechet_distance", "kernel_distance", "realism", "frechet_from_features",
            "inception_extractor", "InceptionWeightsError", "identity_parameters", "identity_parameter_distance",
            "embedding_cosine", "dlib_identity", "DLIB_SAME_PERSON", "identity_pairs",
-           "memorisation_check", "MemorisationReport", "phash", "dhash", "hamming", "plant_copies",
+           "memorisation_check", "MemorisationDetector", "MemorisationReport", "phash", "dhash", "hamming", "plant_copies",
            "PROBE_KINDS", "make_probes", "threshold_at_fpr", "roc_summary", "detection_by_kind",
            "blur_images", "shift_images", "crop_resize", "flip_images", "noise_images"]

@@ -31,6 +31,8 @@ false-positive rate is between ``percentile`` % and three times that (tests 2-4 
 above that, or any exact copy, means memorisation.
 
     >>> rep = memorisation_check(generated, train_images, features=recogniser)
+    >>> detector = MemorisationDetector(train_images, features=recogniser)  # several batches, one calibration
+    >>> detector.check(generated).rate, detector.check(other_generated).rate
     >>> rep.rate, rep.table.head(), rep.closest(8)
     >>> figures.memorisation_pairs(rep, generated, train_images)
 """
@@ -208,79 +210,100 @@ def _min_feature_nn(views, ft, exclude_self: bool = False):
     return best_i, best_d
 
 
+class MemorisationDetector:
+    """The training side of the check, computed once: train features (and mirrored ones), the calibrated
+    thresholds of each test, train digests, pHashes and thumbnails. :meth:`check` then costs only the
+    candidates' side, so one detector serves every batch it judges (validation probes, test faces, each
+    generator's faces) instead of recalibrating on the training set per call.
+
+    ``features``: a :class:`~phenoface.evaluation.recogniser.Recogniser` (its backbone's spatial features,
+    ``kind="grid"``), any callable images -> (N, D), or None for raw pixels; precomputed ``train_features``
+    skip the extraction. ``hash_bits``: the largest pHash Hamming distance (of 64 bits) that may count as a
+    hash copy (see the module docstring). ``max_shift``: translations (pixels) searched by the thumbnail test.
+    ``mirror``: the thumbnail and feature tests also compare the mirrored candidate (and calibrate on mirrored
+    training images), so a flipped copy is as close as the copy itself.
+    """
+
+    def __init__(self, train_images, features=None, percentile: float = 1.0, hash_bits: int = 6, max_shift: int = 1,
+                 mirror: bool = False, train_features: np.ndarray | None = None):
+        train_images = np.asarray(train_images)
+        if len(train_images) < 2:
+            raise ValueError("the memorisation check needs at least two training images")
+        if not (0 < percentile < 100):
+            raise ValueError(f"percentile must be in (0, 100), got {percentile}")
+        self.train_images, self.percentile, self.hash_bits = train_images, float(percentile), int(hash_bits)
+        self.max_shift, self.mirror = int(max_shift), bool(mirror)
+        self.fn = _feature_fn(features)
+        self.ft = np.asarray(train_features if train_features is not None else self.fn(train_images))
+        views_t = [self.ft]
+        if mirror:
+            views_t.append(np.asarray(self.fn(np.ascontiguousarray(train_images[:, :, ::-1]))))
+        _, self.train_nn = _min_feature_nn(views_t, self.ft, exclude_self=True)
+        self.threshold = float(np.percentile(self.train_nn, percentile))
+
+        self.train_digest = {}
+        for j, img in enumerate(train_images):
+            self.train_digest.setdefault(_digest(img), j)
+
+        self.pt = phash(train_images)
+        tt = hamming(self.pt, self.pt)
+        np.fill_diagonal(tt, 1 << 20)
+        self.hash_limit = float(min(hash_bits + 1, np.percentile(tt.min(axis=1), percentile)))  # flag d < hash_limit
+
+        self.tt_thumb = thumbnail(train_images)
+        _, thumb_train_nn = shift_min_nn(train_images, self.tt_thumb, max_shift, exclude_self=True, mirror=mirror)
+        self.thumb_limit = float(np.percentile(thumb_train_nn, percentile))
+        # the continuous score divides each distance by the median train-to-train NN distance of its own test
+        self.feature_median = max(float(np.median(self.train_nn)), 1e-12)
+        self.thumb_median = max(float(np.median(thumb_train_nn)), 1e-12)
+
+    def check(self, candidates, candidate_features: np.ndarray | None = None, ids=None) -> MemorisationReport:
+        """Check a batch of candidate images (uint8 (N, H, W, 3)) against the training images."""
+        candidates = np.asarray(candidates)
+        fc = np.asarray(candidate_features if candidate_features is not None else self.fn(candidates))
+        views_c = [fc]
+        if self.mirror and len(candidates):
+            views_c.append(np.asarray(self.fn(np.ascontiguousarray(candidates[:, :, ::-1]))))
+        nn_idx, nn_dist = _min_feature_nn(views_c, self.ft) if len(fc) else (np.zeros(0, int), np.zeros(0))
+        exact_idx = np.array([self.train_digest.get(_digest(img), -1) for img in candidates], np.int64)
+
+        n_train = len(self.train_images)
+        ph = hamming(phash(candidates), self.pt) if len(candidates) else np.zeros((0, n_train), np.int32)
+        hash_idx = ph.argmin(axis=1) if len(candidates) else np.zeros(0, int)
+        hash_dist = ph[np.arange(len(candidates)), hash_idx] if len(candidates) else np.zeros(0, int)
+        thumb_idx, thumb_dist = (shift_min_nn(candidates, self.tt_thumb, self.max_shift, mirror=self.mirror)
+                                 if len(candidates) else (np.zeros(0, int), np.zeros(0)))
+
+        table = pd.DataFrame({
+            "candidate": np.arange(len(candidates)) if ids is None else np.asarray(ids),
+            "nearest_train": nn_idx, "feature_distance": nn_dist, "feature_flag": nn_dist < self.threshold,
+            "exact_copy": exact_idx >= 0, "exact_train": exact_idx,
+            "hash_train": hash_idx, "hash_distance": hash_dist, "hash_copy": hash_dist < self.hash_limit,
+            "thumb_train": thumb_idx, "thumb_distance": thumb_dist, "thumb_copy": thumb_dist < self.thumb_limit,
+        })
+        table["flagged"] = table["feature_flag"] | table["exact_copy"] | table["hash_copy"] | table["thumb_copy"]
+        # one continuous score for ROC curves: each distance relative to the median train-to-train
+        # nearest-neighbour distance of its own test, the closer of the two (0 = a copy; ~1 = a typical neighbour)
+        table["score"] = np.minimum(nn_dist / self.feature_median, thumb_dist / self.thumb_median)
+        # the training image to show beside the candidate: exact copy, else thumbnail, else hash copy, else the NN
+        table["match_train"] = np.where(table["exact_copy"], table["exact_train"],
+                                        np.where(table["thumb_copy"], table["thumb_train"],
+                                                 np.where(table["hash_copy"], table["hash_train"], table["nearest_train"])))
+        return MemorisationReport(table, self.threshold, self.percentile, self.train_nn, self.hash_bits,
+                                  meta={"n_train": int(n_train), "feature_dim": int(self.ft.shape[1]),
+                                        "hash_limit": self.hash_limit, "thumb_limit": self.thumb_limit,
+                                        "feature_median": self.feature_median, "thumb_median": self.thumb_median,
+                                        "max_shift": self.max_shift, "mirror": self.mirror})
+
+
 def memorisation_check(candidates, train_images, features=None, percentile: float = 1.0, hash_bits: int = 6,
                        max_shift: int = 1, mirror: bool = False,
                        candidate_features: np.ndarray | None = None, train_features: np.ndarray | None = None,
                        ids=None) -> MemorisationReport:
-    """Check a batch of candidate images (uint8 (N, H, W, 3)) against the training images.
-
-    ``features``: a :class:`~phenoface.evaluation.recogniser.Recogniser` (its backbone's spatial
-    features, ``kind="grid"``), any callable images -> (N, D), or None for raw pixels; precomputed
-    ``candidate_features`` / ``train_features`` skip the extraction. ``hash_bits``: the largest
-    pHash Hamming distance (of 64 bits) that may count as a hash copy (see the module docstring).
-    ``max_shift``: translations (pixels) searched by the thumbnail test. ``mirror``: the thumbnail and
-    feature tests also compare the mirrored candidate (and calibrate on mirrored training images), so a
-    flipped copy is as close as the copy itself.
-    """
-    candidates = np.asarray(candidates)
-    train_images = np.asarray(train_images)
-    if len(train_images) < 2:
-        raise ValueError("the memorisation check needs at least two training images")
-    if not (0 < percentile < 100):
-        raise ValueError(f"percentile must be in (0, 100), got {percentile}")
-    fn = _feature_fn(features)
-    ft = np.asarray(train_features if train_features is not None else fn(train_images))
-    fc = np.asarray(candidate_features if candidate_features is not None else fn(candidates))
-    views_t, views_c = [ft], [fc]
-    if mirror:
-        views_t.append(np.asarray(fn(np.ascontiguousarray(train_images[:, :, ::-1]))))
-        if len(candidates):
-            views_c.append(np.asarray(fn(np.ascontiguousarray(candidates[:, :, ::-1]))))
-    _, train_nn = _min_feature_nn(views_t, ft, exclude_self=True)
-    threshold = float(np.percentile(train_nn, percentile))
-    nn_idx, nn_dist = _min_feature_nn(views_c, ft) if len(fc) else (np.zeros(0, int), np.zeros(0))
-
-    train_digest = {}
-    for j, img in enumerate(train_images):
-        train_digest.setdefault(_digest(img), j)
-    exact_idx = np.array([train_digest.get(_digest(img), -1) for img in candidates], np.int64)
-
-    pt = phash(train_images)
-    tt = hamming(pt, pt)
-    np.fill_diagonal(tt, 1 << 20)
-    hash_limit = float(min(hash_bits + 1, np.percentile(tt.min(axis=1), percentile)))  # flag d < hash_limit
-    ph = hamming(phash(candidates), pt) if len(candidates) else np.zeros((0, len(train_images)), np.int32)
-    hash_idx = ph.argmin(axis=1) if len(candidates) else np.zeros(0, int)
-    hash_dist = ph[np.arange(len(candidates)), hash_idx] if len(candidates) else np.zeros(0, int)
-
-    tt_thumb = thumbnail(train_images)
-    _, thumb_train_nn = shift_min_nn(train_images, tt_thumb, max_shift, exclude_self=True, mirror=mirror)
-    thumb_limit = float(np.percentile(thumb_train_nn, percentile))
-    thumb_idx, thumb_dist = (shift_min_nn(candidates, tt_thumb, max_shift, mirror=mirror) if len(candidates)
-                             else (np.zeros(0, int), np.zeros(0)))
-
-    table = pd.DataFrame({
-        "candidate": np.arange(len(candidates)) if ids is None else np.asarray(ids),
-        "nearest_train": nn_idx, "feature_distance": nn_dist, "feature_flag": nn_dist < threshold,
-        "exact_copy": exact_idx >= 0, "exact_train": exact_idx,
-        "hash_train": hash_idx, "hash_distance": hash_dist, "hash_copy": hash_dist < hash_limit,
-        "thumb_train": thumb_idx, "thumb_distance": thumb_dist, "thumb_copy": thumb_dist < thumb_limit,
-    })
-    table["flagged"] = table["feature_flag"] | table["exact_copy"] | table["hash_copy"] | table["thumb_copy"]
-    # one continuous score for ROC curves: each distance relative to the median train-to-train
-    # nearest-neighbour distance of its own test, the closer of the two (0 = a copy; ~1 = a typical neighbour)
-    feature_median = max(float(np.median(train_nn)), 1e-12)
-    thumb_median = max(float(np.median(thumb_train_nn)), 1e-12)
-    table["score"] = np.minimum(nn_dist / feature_median, thumb_dist / thumb_median)
-    # the training image to show beside the candidate: exact copy, else thumbnail, else hash copy, else the NN
-    table["match_train"] = np.where(table["exact_copy"], table["exact_train"],
-                                    np.where(table["thumb_copy"], table["thumb_train"],
-                                             np.where(table["hash_copy"], table["hash_train"], table["nearest_train"])))
-    return MemorisationReport(table, threshold, float(percentile), train_nn, int(hash_bits),
-                              meta={"n_train": int(len(train_images)), "feature_dim": int(ft.shape[1]),
-                                    "hash_limit": hash_limit, "thumb_limit": thumb_limit,
-                                    "feature_median": feature_median, "thumb_median": thumb_median,
-                                    "max_shift": int(max_shift), "mirror": bool(mirror)})
+    """Check a batch of candidate images (uint8 (N, H, W, 3)) against the training images: a
+    :class:`MemorisationDetector` built for this one batch (build the detector yourself to judge several)."""
+    return MemorisationDetector(train_images, features, percentile, hash_bits, max_shift, mirror,
+                                train_features).check(candidates, candidate_features, ids)
 
 
 def plant_copies(train_images, n: int = 16, seed: int = 0, noise: float = 2.0, shift: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
