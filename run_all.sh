@@ -77,7 +77,11 @@ case "$mode" in
   setup) exit 0 ;;
   test)
     set +e
-    "$VENV/bin/python" -m pytest "${pytest_args[@]}"
+    # Two pytest-xdist workers where there are two cores: the smoke notebooks run on one while the unit tests
+    # run on the other (tests/conftest.py keeps them apart). Extra arguments come after: '-n 0' turns it off.
+    xdist=()
+    if [ "$(nproc 2>/dev/null || echo 1)" -ge 2 ]; then xdist=(-n 2 --dist loadscope); fi
+    "$VENV/bin/python" -m pytest "${xdist[@]}" "${pytest_args[@]}"
     rc=$?
     set -e
     if [ "$rc" -eq 5 ]; then echo "run_all.sh --test: pytest collected no tests" >&2; exit 1; fi

@@ -1,5 +1,6 @@
 """Every numbered notebook executed with params/smoke.yaml (through the same runner as run_all.sh)."""
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -121,3 +122,23 @@ def test_same_seed_gives_same_metrics(smoke_run, tmp_path):
             assert second[name] == pytest.approx(value, rel=1e-6, abs=1e-9), name
         else:
             assert second[name] == value, name
+
+
+def test_notebooks_05_and_06_run_the_sd_path(smoke_run, tmp_path):
+    """Notebook 05 with SD_MODEL_PATH (a tiny SD folder at the smoke images' size) fine-tunes LoRA; 06 draws,
+    edits and saves faces with that model through the same load_model / generate calls as the small model's."""
+    from phenoface.model.sd import tiny_sd_folder
+    from phenoface.report import read_metrics
+    from phenoface.runner import run
+
+    data, reports = tmp_path / "data", tmp_path / "reports"
+    shutil.copytree(smoke_run["data"], data)
+    sd = tiny_sd_folder(tmp_path / "tiny-sd-64", seed=0, image_size=64)
+    log = run("smoke", only=["05", "06"], reports=reports, force=True, html=False,
+              overrides={"DATA_DIR": str(data), "SD_MODEL_PATH": str(sd), "TRAIN_MODEL": True})
+    for stem in ("05_train_conditioned_diffusion", "06_generate"):
+        assert log["steps"][stem]["status"] == "ok", log["steps"][stem].get("error")
+    card = json.loads((data / "model" / "card.json").read_text())
+    assert card["base"] == "stable-diffusion" and card["params"]["SD_MODEL_PATH"] == str(sd)
+    assert read_metrics("05_train_conditioned_diffusion", reports / "metrics")["checkpoint_source"] == "trained"
+    assert read_metrics("06_generate", reports / "metrics")["images_generated"] > 0
