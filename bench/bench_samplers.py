@@ -1,10 +1,11 @@
-"""Sampler cost against quality on a trained model, side by side in one run: which scheduler and how many steps?
+"""Sampler cost against quality on a trained model, side by side: which scheduler, how many steps, what guidance?
 
     .venv/bin/python bench/bench_samplers.py [--data-dir data/processed/quick] [--split validation]
                                              [--per-disease 8] [--configs dpm++:10,dpm++:12,dpm++:15,dpm++:25,ddim:25]
+    .venv/bin/python bench/bench_samplers.py --configs dpm++:10:1.5,dpm++:10:3,dpm++:10:5 --out ...  # guidance scales
 
 A choosing tool, so it works on the **validation** split by default (``--split test`` only to report). For
-each ``scheduler:steps`` the same conditions and seeds (``generate_cohort``; the model card's
+each ``scheduler:steps[:guidance]`` the same conditions and seeds (``generate_cohort``; the model card's
 zero-shot diseases drawn by composition as in notebook 06) give seconds per face, the top-1 of notebook 07's
 saved recogniser on the conditioned faces, and the Fréchet distance to that split's real faces in the recogniser's
 features. Needs notebooks 00, 05 and 07 of that data directory. With few faces per disease FD is biased
@@ -29,8 +30,9 @@ def main(argv=None) -> int:
     ap.add_argument("--data-dir", type=Path, default=ROOT / "data" / "processed" / "quick")
     ap.add_argument("--split", choices=("validation", "test"), default="validation")
     ap.add_argument("--per-disease", type=int, default=8)
-    ap.add_argument("--configs", default="dpm++:10,dpm++:12,dpm++:15,dpm++:25,ddim:25")
-    ap.add_argument("--guidance", type=float, default=3.0)
+    ap.add_argument("--configs", default="dpm++:10,dpm++:12,dpm++:15,dpm++:25,ddim:25",
+                    help="scheduler:steps[:guidance], comma-separated (guidance defaults to --guidance)")
+    ap.add_argument("--guidance", type=float, default=7.5, help="the quick profile's GUIDANCE")
     ap.add_argument("--out", type=Path, default=ROOT / "reports" / "bench" / "samplers.json")
     a = ap.parse_args(argv)
 
@@ -52,13 +54,15 @@ def main(argv=None) -> int:
     out = {"split": a.split, "per_disease": a.per_disease, "guidance": a.guidance, f"recogniser_top1_real_{a.split}": float(
         rec.evaluate(real.images, real.table["disease_id"], k=1)["top1"])}
     for item in a.configs.split(","):
-        name, steps = item.strip().split(":")
+        name, steps, *g = item.strip().split(":")
+        guidance = float(g[0]) if g else a.guidance
         t0 = time.perf_counter()
         images, table = generate_cohort(model, real.table, a.per_disease, zero_shot=zero_shot, seed=0,
-                                        steps=int(steps), guidance=a.guidance, scheduler=name, progress=False)
+                                        steps=int(steps), guidance=guidance, scheduler=name, progress=False)
         seconds = (time.perf_counter() - t0) / len(images)
         cond = (table["mode"] == "conditioned").to_numpy()
-        key = f"{name}_{steps}"
+        key = f"{name}_{steps}" + (f"_g{guidance:g}" if g else "")
+        out[f"{key}_conditioned_faces"] = int(cond.sum())
         out[f"{key}_s_per_face"] = seconds
         out[f"{key}_top1"] = float(rec.evaluate(images[cond], table.loc[cond, "disease_id"], k=1)["top1"])
         out[f"{key}_fd"] = float(frechet_distance(real.images, images, extractor))
