@@ -25,6 +25,34 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))
 
 
+def saved_recogniser(data_dir: Path):
+    """Notebook 07's saved recogniser for ``data_dir`` and its feature extractor (for FD)."""
+    from phenoface.evaluation import Recogniser
+
+    rec_path = data_dir / "evaluation" / "recogniser.safetensors"
+    if not rec_path.is_file():
+        raise SystemExit(f"{rec_path} is missing: run notebook 07 for {data_dir} first")
+    rec = Recogniser.load(rec_path)
+    return rec, rec.feature_extractor()
+
+
+def judge(model, real, rec, extractor, per_disease: int, zero_shot=(), steps: int = 10, guidance: float = 7.5,
+          scheduler: str = "dpm++") -> dict:
+    """Draw ``real``'s conditions (``generate_cohort``, seed 0) and measure them: seconds per face, the
+    recogniser's top-1 on the conditioned faces and the FD to ``real``'s faces in its features."""
+    from phenoface.evaluation import frechet_distance
+    from phenoface.sampling.cohort import generate_cohort
+
+    t0 = time.perf_counter()
+    images, table = generate_cohort(model, real.table, per_disease, zero_shot=zero_shot, seed=0, steps=int(steps),
+                                    guidance=guidance, scheduler=scheduler, progress=False)
+    seconds = (time.perf_counter() - t0) / len(images)
+    cond = (table["mode"] == "conditioned").to_numpy()
+    return {"conditioned_faces": int(cond.sum()), "s_per_face": seconds,
+            "top1": float(rec.evaluate(images[cond], table.loc[cond, "disease_id"], k=1)["top1"]),
+            "fd": float(frechet_distance(real.images, images, extractor))}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-dir", type=Path, default=ROOT / "data" / "processed" / "quick")
@@ -39,34 +67,21 @@ def main(argv=None) -> int:
     from bench_generator import report
 
     from phenoface.cohort import load_split
-    from phenoface.evaluation import Recogniser, frechet_distance
     from phenoface.model import load_model
-    from phenoface.sampling.cohort import generate_cohort
 
-    rec_path = a.data_dir / "evaluation" / "recogniser.safetensors"
-    if not rec_path.is_file():
-        raise SystemExit(f"{rec_path} is missing: run notebook 07 for {a.data_dir} first")
+    rec, extractor = saved_recogniser(a.data_dir)
     model = load_model(a.data_dir / "model")
     zero_shot = tuple(json.loads((a.data_dir / "model" / "card.json").read_text()).get("zero_shot", ()))
     real = load_split(a.data_dir, a.split)  # the faces whose conditions are drawn and FD is measured against
-    rec = Recogniser.load(rec_path)
-    extractor = rec.feature_extractor()
     out = {"split": a.split, "per_disease": a.per_disease, "guidance": a.guidance, f"recogniser_top1_real_{a.split}": float(
         rec.evaluate(real.images, real.table["disease_id"], k=1)["top1"])}
     for item in a.configs.split(","):
         name, steps, *g = item.strip().split(":")
         guidance = float(g[0]) if g else a.guidance
-        t0 = time.perf_counter()
-        images, table = generate_cohort(model, real.table, a.per_disease, zero_shot=zero_shot, seed=0,
-                                        steps=int(steps), guidance=guidance, scheduler=name, progress=False)
-        seconds = (time.perf_counter() - t0) / len(images)
-        cond = (table["mode"] == "conditioned").to_numpy()
         key = f"{name}_{steps}" + (f"_g{guidance:g}" if g else "")
-        out[f"{key}_conditioned_faces"] = int(cond.sum())
-        out[f"{key}_s_per_face"] = seconds
-        out[f"{key}_top1"] = float(rec.evaluate(images[cond], table.loc[cond, "disease_id"], k=1)["top1"])
-        out[f"{key}_fd"] = float(frechet_distance(real.images, images, extractor))
-        print(f"{key}: {seconds:.3f} s/face, top-1 {out[f'{key}_top1']:.3f}, FD {out[f'{key}_fd']:.2f}", flush=True)
+        figures = judge(model, real, rec, extractor, a.per_disease, zero_shot, int(steps), guidance, name)
+        out.update({f"{key}_{k}": v for k, v in figures.items()})
+        print(f"{key}: {figures['s_per_face']:.3f} s/face, top-1 {figures['top1']:.3f}, FD {figures['fd']:.2f}", flush=True)
     report(out, a.out)
     return 0
 

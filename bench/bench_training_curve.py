@@ -106,17 +106,14 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
 
     from bench_generator import report
+    from bench_samplers import judge, saved_recogniser
 
     from phenoface.cohort import load_split
-    from phenoface.evaluation import Recogniser, frechet_distance
     from phenoface.model import load_model
     from phenoface.model.pipeline import fit_unet, training_set
     from phenoface.model.store import ConditionedModel
-    from phenoface.sampling.cohort import generate_cohort
 
-    rec_path = a.data_dir / "evaluation" / "recogniser.safetensors"
-    if not rec_path.is_file():
-        raise SystemExit(f"{rec_path} is missing: run notebook 07 for {a.data_dir} first")
+    rec, extractor = saved_recogniser(a.data_dir)
     shipped = load_model(a.data_dir / "model")
     card = shipped.card
     p = card.get("params", {})
@@ -125,20 +122,15 @@ def main(argv=None) -> int:
     zero_shot = tuple(card.get("zero_shot", ()))
     ts = training_set(a.data_dir, tags=card.get("tags", "measured"), zero_shot=zero_shot)
     val = load_split(a.data_dir, "validation")
-    rec = Recogniser.load(rec_path)
-    extractor = rec.feature_extractor()
     real_top1 = float(rec.evaluate(val.images, val.table["disease_id"], k=1)["top1"])
 
     def measure(module, which: str) -> dict:
         parts = module.ema.module if which == "ema" else {"unet": module.unet, "encoder": module.encoder}
         model = ConditionedModel(module.vae, parts["unet"], parts["encoder"], ts.diseases, float(module.hparams.latent_scale),
                                  shipped.image_size, dict(module.noise_scheduler.config))
-        images, table = generate_cohort(model, val.table, a.per_disease, zero_shot=zero_shot, seed=0, steps=a.gen_steps,
-                                        guidance=a.guidance, progress=False)
-        cond = (table["mode"] == "conditioned").to_numpy()
-        top1 = float(rec.evaluate(images[cond], table.loc[cond, "disease_id"], k=1)["top1"])
-        return {f"{which}_top1": top1, f"{which}_top1_ratio": top1 / real_top1,
-                f"{which}_fd": float(frechet_distance(val.images, images, extractor))}
+        figures = judge(model, val, rec, extractor, a.per_disease, zero_shot, a.gen_steps, a.guidance)
+        return {f"{which}_top1": figures["top1"], f"{which}_top1_ratio": figures["top1"] / real_top1,
+                f"{which}_fd": figures["fd"]}
 
     curve_path = a.work / "curve.json"
     points = json.loads(curve_path.read_text())["points"] if curve_path.is_file() else []
