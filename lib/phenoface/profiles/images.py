@@ -154,7 +154,14 @@ def learn_image_profile(pos, neg, covariates=None, min_positives: int = MIN_POSI
     """Meter outputs of positives and negatives -> ``Series`` HPO id -> adjusted effect, sorted
     descending. ``.attrs``: ``table`` (CIs, p, n), ``flag`` (non-empty = too few positives: do not rank)."""
     table = image_effects(pos, neg, covariates, min_positives=min_positives, min_sd=min_sd)
-    s = table["effect"].dropna().sort_values(ascending=False) if len(table) else pd.Series(dtype=float)
+    return _ranked(table, table["effect"] if len(table) else None)
+
+
+def _ranked(table: pd.DataFrame, effect) -> pd.Series:
+    """``effect`` (one value per row of ``table``) sorted descending without NaN, carrying ``table`` and its flag:
+    the Series :func:`ranking_of` and the profiles read."""
+    s = pd.Series(effect, index=table.index, dtype=float).dropna().sort_values(ascending=False) if len(table) \
+        else pd.Series(dtype=float)
     s.name = "effect"
     s.attrs = {"table": table, "flag": table.attrs.get("flag", ""), "model": table.attrs.get("model", "")}
     return s
@@ -285,15 +292,11 @@ def choose_sd_floor(measurements: pd.DataFrame, table: pd.DataFrame, truth: pd.D
     score = {}
     for f in floors:
         min_sd = floor_sd(measurements, float(f))
-        rankings = {}
+        rescaled = {}
         for d, s in learned.items():
             t = s.attrs["table"]
-            if s.attrs.get("flag") or not len(t):
-                rankings[d] = None if s.attrs.get("flag") else []
-                continue
-            effect = pd.Series(t["beta"].to_numpy(float) / _effect_scale(t["resid_sd"], min_sd), index=t.index)
-            rankings[d] = list(effect.dropna().sort_values(ascending=False).index)
-        score[float(f)] = float(precision_table({"x": rankings}, truth, vocabulary)["x"].mean())
+            rescaled[d] = _ranked(t, t["beta"].to_numpy(float) / _effect_scale(t["resid_sd"], min_sd) if len(t) else None)
+        score[float(f)] = float(precision_table({"x": ranking_of(rescaled)}, truth, vocabulary)["x"].mean())
     score = pd.Series(score, name="precision_at_k")
     score.index.name = "sd_floor"
     best = float(score.index[np.flatnonzero(np.isclose(score.to_numpy(), score.max()))[0]])
