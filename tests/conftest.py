@@ -38,9 +38,13 @@ def smoke_run(tmp_path_factory):
 SMOKE_MODULES = ("tests/test_notebooks.py", "tests/test_browser.py")
 
 
+def _module(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0]
+
+
 def pytest_collection_modifyitems(config, items):
     strays = [item.nodeid for item in items if "smoke_run" in getattr(item, "fixturenames", ())
-              and item.nodeid.split("::")[0] not in SMOKE_MODULES]
+              and _module(item.nodeid) not in SMOKE_MODULES]
     if strays:
         raise pytest.UsageError(f"{', '.join(strays)} use smoke_run outside {SMOKE_MODULES}: move them there or add "
                                 "their module to SMOKE_MODULES in tests/conftest.py")
@@ -56,7 +60,6 @@ def pytest_xdist_make_scheduler(config, log):
 
     class SmokeTogether(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            module = nodeid.split("::", 1)[0]
-            return "smoke" if module in SMOKE_MODULES else module
+            return "smoke" if _module(nodeid) in SMOKE_MODULES else _module(nodeid)
 
     return SmokeTogether(config, log)
