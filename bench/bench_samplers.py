@@ -3,12 +3,13 @@
     .venv/bin/python bench/bench_samplers.py [--data-dir data/processed/quick] [--split validation]
                                              [--per-disease 8] [--configs dpm++:10,dpm++:12,dpm++:15,dpm++:25,ddim:25]
     .venv/bin/python bench/bench_samplers.py --configs dpm++:10:1.5,dpm++:10:3,dpm++:10:5 --out ...  # guidance scales
+    .venv/bin/python bench/bench_samplers.py --configs dpm++:10:7.5:1,dpm++:10:7.5:2 --out ...  # age and sex weight
 
 A choosing tool, so it works on the **validation** split by default (``--split test`` only to report). For
-each ``scheduler:steps[:guidance]`` the same conditions and seeds (``generate_cohort``; the model card's
+each ``scheduler:steps[:guidance[:context_weight]]`` the same conditions and seeds (``generate_cohort``; the model card's
 zero-shot diseases drawn by composition as in notebook 06) give seconds per face, the top-1 of notebook 07's
 saved recogniser on the conditioned faces, and the Fréchet distance to that split's real faces in the recogniser's
-features. Needs notebooks 00, 05 and 07 of that data directory. With few faces per disease FD is biased
+features, and the age MAE from pixels beside its shuffled-ages yardstick. Needs notebooks 00, 05 and 07 of that data directory. With few faces per disease FD is biased
 upwards, so compare configurations within one run only. DDPM at 1,000 steps costs about 25 s per face on
 2 CPU cores; add ``ddpm:1000`` only with time to spare.
 """
@@ -37,20 +38,31 @@ def saved_recogniser(data_dir: Path):
 
 
 def judge(model, real, rec, extractor, per_disease: int, zero_shot=(), steps: int = 10, guidance: float = 7.5,
-          scheduler: str = "dpm++") -> dict:
+          scheduler: str = "dpm++", context_weight: float = 1.0, data_dir=None) -> dict:
     """Draw ``real``'s conditions (``generate_cohort``, seed 0) and measure them: seconds per face, the
-    recogniser's top-1 on the conditioned faces and the FD to ``real``'s faces in its features."""
+    recogniser's top-1 on the conditioned faces and the FD to ``real``'s faces in its features; with
+    ``data_dir`` (the age estimator's) also the age MAE from pixels and, as its no-control yardstick, the MAE
+    against the requested ages shuffled across faces."""
+    import numpy as np
+
     from phenoface.evaluation import frechet_distance
     from phenoface.sampling.cohort import generate_cohort
 
     t0 = time.perf_counter()
     images, table = generate_cohort(model, real.table, per_disease, zero_shot=zero_shot, seed=0, steps=int(steps),
-                                    guidance=guidance, scheduler=scheduler, progress=False)
+                                    guidance=guidance, scheduler=scheduler, progress=False, context_weight=context_weight)
     seconds = (time.perf_counter() - t0) / len(images)
     cond = (table["mode"] == "conditioned").to_numpy()
-    return {"conditioned_faces": int(cond.sum()), "s_per_face": seconds,
-            "top1": float(rec.evaluate(images[cond], table.loc[cond, "disease_id"], k=1)["top1"]),
-            "fd": float(frechet_distance(real.images, images, extractor))}
+    out = {"conditioned_faces": int(cond.sum()), "s_per_face": seconds,
+           "top1": float(rec.evaluate(images[cond], table.loc[cond, "disease_id"], k=1)["top1"]),
+           "fd": float(frechet_distance(real.images, images, extractor))}
+    if data_dir is not None:
+        from phenoface.phenotypes import estimate_age
+
+        est, asked = estimate_age(images, data_dir=data_dir), table["age"].to_numpy(float)
+        out["age_mae"] = float(np.mean(np.abs(est - asked)))
+        out["age_mae_shuffled"] = float(np.mean(np.abs(est - np.random.default_rng(0).permutation(asked))))
+    return out
 
 
 def main(argv=None) -> int:
@@ -59,7 +71,8 @@ def main(argv=None) -> int:
     ap.add_argument("--split", choices=("validation", "test"), default="validation")
     ap.add_argument("--per-disease", type=int, default=8)
     ap.add_argument("--configs", default="dpm++:10,dpm++:12,dpm++:15,dpm++:25,ddim:25",
-                    help="scheduler:steps[:guidance], comma-separated (guidance defaults to --guidance)")
+                    help="scheduler:steps[:guidance[:context_weight]], comma-separated (guidance defaults to "
+                         "--guidance, the weight of age and sex to 1)")
     ap.add_argument("--guidance", type=float, default=7.5, help="the quick profile's GUIDANCE")
     ap.add_argument("--out", type=Path, default=ROOT / "reports" / "bench" / "samplers.json")
     a = ap.parse_args(argv)
@@ -78,10 +91,12 @@ def main(argv=None) -> int:
     for item in a.configs.split(","):
         name, steps, *g = item.strip().split(":")
         guidance = float(g[0]) if g else a.guidance
-        key = f"{name}_{steps}" + (f"_g{guidance:g}" if g else "")
-        figures = judge(model, real, rec, extractor, a.per_disease, zero_shot, int(steps), guidance, name)
+        w0 = float(g[1]) if len(g) > 1 else 1.0
+        key = f"{name}_{steps}" + (f"_g{guidance:g}" if g else "") + (f"_c{w0:g}" if len(g) > 1 else "")
+        figures = judge(model, real, rec, extractor, a.per_disease, zero_shot, int(steps), guidance, name, w0, a.data_dir)
         out.update({f"{key}_{k}": v for k, v in figures.items()})
-        print(f"{key}: {figures['s_per_face']:.3f} s/face, top-1 {figures['top1']:.3f}, FD {figures['fd']:.2f}", flush=True)
+        print(f"{key}: {figures['s_per_face']:.3f} s/face, top-1 {figures['top1']:.3f}, FD {figures['fd']:.2f}, "
+              f"age MAE {figures['age_mae']:.2f} (shuffled {figures['age_mae_shuffled']:.2f})", flush=True)
     report(out, a.out)
     return 0
 

@@ -12,6 +12,11 @@ the same validation-split conditions (``generate_cohort``, the model card's zero
 faces against the real validation faces' top-1, and FD in its features. The time of these evaluations is not
 counted as training time.
 
+``--autoencoder`` (a ``bench_autoencoder.py`` variant folder) and ``--unet`` train in another latent or with
+another UNet shape instead, the same way, to see whether a richer latent lifts the curve:
+
+    .venv/bin/python bench/bench_training_curve.py --autoencoder /tmp/phenoface_ae/f2c8 --unet 32,64,128,128/D,A,A,D
+
 The validation split: this is a choosing tool (how long to train), not a reported test figure. Resumable: a
 killed run continues from its Lightning checkpoint in ``--work`` and keeps the points already measured (the
 training seconds between the last point and the kill are lost from the sum, so a resumed curve reads slightly
@@ -81,9 +86,10 @@ def plot(points: list, out: dict, path: Path) -> Path:
     if out.get("autoencoder_top1_ratio") is not None:
         ax.axhline(out["autoencoder_top1_ratio"], color="grey", ls=":", label="autoencoder alone (ceiling)")
     ax.axhline(0.9, color="tab:red", ls="-.", lw=1, label="goal")
+    latent = f"; latent {Path(out['autoencoder']).name}" if out.get("autoencoder") else ""
     ax.set(xlabel="UNet training time, minutes (2 CPU cores)", ylabel="generated top-1 / real top-1", ylim=(0, 1),
            title=f"validation, {out['per_disease']} faces per disease, {out['gen_steps']} steps, "
-                 f"guidance {out['guidance']:g}")
+                 f"guidance {out['guidance']:g}{latent}")
     ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -91,6 +97,52 @@ def plot(points: list, out: dict, path: Path) -> Path:
         fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)
     return path
+
+
+BLOCKS = {"D": "DownBlock2D", "A": "CrossAttnDownBlock2D"}
+
+
+def unet_shape(cfg: dict, spec: str) -> dict:
+    """``cfg`` (a size config) with the UNet ``widths/blocks``, e.g. ``32,64,128,128/D,A,A,D``."""
+    import copy
+
+    cfg = copy.deepcopy(cfg)
+    try:
+        widths, blocks = spec.split("/")
+        cfg["unet"].update(block_out_channels=[int(w) for w in widths.split(",")],
+                           down=[BLOCKS[b.strip().upper()] for b in blocks.split(",")])
+    except (ValueError, KeyError):
+        raise SystemExit(f"--unet {spec!r}: write widths/blocks, e.g. 32,64,128,128/D,A,A,D")
+    if len(cfg["unet"]["block_out_channels"]) != len(cfg["unet"]["down"]):
+        raise SystemExit(f"--unet {spec!r}: one block kind per width")
+    cfg["unet"]["norm_num_groups"] = min(cfg["unet"]["norm_num_groups"], min(cfg["unet"]["block_out_channels"]))
+    return cfg
+
+
+def other_shape(autoencoder: Path | None, unet: str | None, shipped):
+    """(frozen vae, its config, UNet config) for a latent other than the shipped one: a bench_autoencoder.py
+    variant's autoencoder and/or a UNet shape ``widths/blocks``."""
+    import json as _json
+
+    from phenoface import modelio
+    from phenoface.model.components import autoencoder_config, build_autoencoder, size_config, unet_config
+
+    cfg = size_config("quick")
+    vae, vae_cfg = shipped.vae, shipped.configs["autoencoder"]
+    if autoencoder:
+        tensors, card = modelio.load_model(Path(autoencoder) / "autoencoder.safetensors", kind="phenoface_bench/autoencoder",
+                                           rebuild="run bench/bench_autoencoder.py for that variant")
+        vae_cfg = card["config"]
+        vae = build_autoencoder(vae_cfg)
+        vae.load_state_dict(tensors)
+        vae.eval()
+    cfg["autoencoder"].update(block_out_channels=vae_cfg["block_out_channels"], latent_channels=vae_cfg["latent_channels"],
+                              norm_num_groups=vae_cfg["norm_num_groups"])
+    if unet:
+        cfg = unet_shape(cfg, unet)
+    image_size = shipped.image_size
+    assert autoencoder_config(cfg, image_size)["latent_channels"] == vae_cfg["latent_channels"], _json.dumps(vae_cfg)
+    return vae, vae_cfg, unet_config(cfg, image_size)
 
 
 def main(argv=None) -> int:
@@ -102,6 +154,10 @@ def main(argv=None) -> int:
     ap.add_argument("--per-disease", type=int, default=6)
     ap.add_argument("--gen-steps", type=int, default=10)
     ap.add_argument("--guidance", type=float, default=7.5, help="the quick profile's GUIDANCE")
+    ap.add_argument("--autoencoder", type=Path, default=None,
+                    help="a bench_autoencoder.py variant folder: train in its autoencoder's latent, not the shipped one's")
+    ap.add_argument("--unet", default=None, help="UNet widths/blocks, e.g. 32,64,128,128/D,A,A,D (D: DownBlock2D, A: "
+                                                 "CrossAttnDownBlock2D); default: the shipped UNet's")
     ap.add_argument("--out", type=Path, default=ROOT / "reports" / "bench" / "training_curve.json")
     a = ap.parse_args(argv)
 
@@ -120,6 +176,10 @@ def main(argv=None) -> int:
     steps = int(a.steps or p.get("UNET_STEPS", 2500))
     at = sorted({int(s) for s in a.at.split(",") if int(s) <= steps} | {steps})
     zero_shot = tuple(card.get("zero_shot", ()))
+    vae, vae_cfg, unet_cfg, scale = shipped.vae, shipped.configs["autoencoder"], shipped.configs["unet"], shipped.latent_scale
+    if a.autoencoder or a.unet:
+        vae, vae_cfg, unet_cfg = other_shape(a.autoencoder, a.unet, shipped)
+        scale = None  # 1 / std of this latent
     ts = training_set(a.data_dir, tags=card.get("tags", "measured"), zero_shot=zero_shot)
     val = load_split(a.data_dir, "validation")
     real_top1 = float(rec.evaluate(val.images, val.table["disease_id"], k=1)["top1"])
@@ -128,9 +188,10 @@ def main(argv=None) -> int:
         parts = module.ema.module if which == "ema" else {"unet": module.unet, "encoder": module.encoder}
         model = ConditionedModel(module.vae, parts["unet"], parts["encoder"], ts.diseases, float(module.hparams.latent_scale),
                                  shipped.image_size, dict(module.noise_scheduler.config))
-        figures = judge(model, val, rec, extractor, a.per_disease, zero_shot, a.gen_steps, a.guidance)
+        figures = judge(model, val, rec, extractor, a.per_disease, zero_shot, a.gen_steps, a.guidance, data_dir=a.data_dir)
         return {f"{which}_top1": figures["top1"], f"{which}_top1_ratio": figures["top1"] / real_top1,
-                f"{which}_fd": figures["fd"]}
+                f"{which}_fd": figures["fd"], f"{which}_age_mae": figures["age_mae"],
+                f"{which}_age_mae_shuffled": figures["age_mae_shuffled"]}
 
     curve_path = a.work / "curve.json"
     points = json.loads(curve_path.read_text())["points"] if curve_path.is_file() else []
@@ -138,16 +199,24 @@ def main(argv=None) -> int:
     probe = _probe_class()(at, measure, points, curve_path, before)
     batch, lr = int(p.get("GEN_BATCH", 32)), float(p.get("GEN_LR", 1e-3))
     config = {"part": "unet-curve", "faces": len(ts), "batch_size": batch, "lr": lr, "seed": 0,
-              "data_dir": str(a.data_dir.resolve()), "autoencoder_of": card.get("commit"), "tags": ts.tags}
+              "data_dir": str(a.data_dir.resolve()), "autoencoder_of": str(a.autoencoder or card.get("commit")), "tags": ts.tags,
+              "unet": unet_cfg}
     print(f"UNet from scratch, {steps} steps, batch {batch}, lr {lr}, {len(ts)} faces; autoencoder frozen "
-          f"(its training: {card.get('autoencoder', {}).get('seconds')} s); real validation top-1 {real_top1:.3f}", flush=True)
-    fit_unet(shipped.vae, shipped.configs["autoencoder"], shipped.configs["unet"], ts.images, ts.cond, ts.diseases,
-             a.work / "unet", config, steps, batch_size=batch, lr=lr, seed=0, scale=shipped.latent_scale,
+          f"({a.autoencoder or 'the shipped one'}: f = {shipped.image_size // unet_cfg['sample_size']}, "
+          f"{vae_cfg['latent_channels']} channels); real validation top-1 {real_top1:.3f}", flush=True)
+    fit_unet(vae, vae_cfg, unet_cfg, ts.images, ts.cond, ts.diseases,
+             a.work / "unet", config, steps, batch_size=batch, lr=lr, seed=0, scale=scale,
              trainer_kw={"progress": False, "every": 250}, callbacks=[probe])
     out = {"data_dir": str(a.data_dir), "steps": steps, "batch": batch, "lr": lr, "per_disease": a.per_disease,
            "gen_steps": a.gen_steps, "guidance": a.guidance, "split": "validation", "recogniser_top1_real_validation": real_top1,
            "autoencoder_seconds": card.get("autoencoder", {}).get("seconds"),
            "autoencoder_top1_ratio": card.get("figures", {}).get("autoencoder_top1_ratio")}
+    if a.autoencoder:  # that variant's own figures (bench_autoencoder.py's results, validation)
+        variant = json.loads((a.autoencoder.parent / "results.json").read_text()).get(a.autoencoder.name, {})
+        out.update(autoencoder=str(a.autoencoder), autoencoder_seconds=variant.get("train_seconds"),
+                   autoencoder_top1_ratio=variant.get("top1_ratio"))
+    if a.unet:
+        out["unet"] = a.unet
     for pt in points:
         for k, v in pt.items():
             if k != "step":

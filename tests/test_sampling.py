@@ -83,6 +83,33 @@ def test_guide_skips_the_context_only_when_it_cancels(model):
         assert torch.allclose(one(x, t, 2.5), want, atol=1e-5)
 
 
+def test_context_weight_scales_the_age_and_sex_concept(model):
+    """w_0 != sum(w) brings eps(c0) back, and the guided prediction is the docstring's formula with w_0; a
+    disease-only baseline (no context tokens) refuses any other weight than 1."""
+    from dataclasses import replace
+
+    from phenoface.sampling import Guide
+
+    d = model.diseases.ids[0]
+    null, ctx, parts = concepts(model, 2, d, None, 8.0, "F", 0.7, None)
+    strong = Guide(model, null, ctx, parts, context_weight=3.0)
+    assert strong.has_ctx and strong.k == 3
+    x = torch.randn((2, model.unet.config.in_channels, model.unet.config.sample_size, model.unet.config.sample_size),
+                    generator=torch.Generator().manual_seed(4))
+    t = torch.tensor(300)
+    with torch.no_grad():
+        e0, ec, ed = (model.unet(x, t, encoder_hidden_states=model.encoder(c)).sample for c in (null, ctx, parts[0][0]))
+        assert torch.allclose(strong(x, t, 2.0), e0 + 2.0 * (3.0 * (ec - e0) + (ed - ec)), atol=1e-5)
+    a = generate(model, disease=d, n=2, steps=3, seed=0, return_latents=True)
+    b = generate(model, disease=d, n=2, steps=3, seed=0, return_latents=True, context_weight=2.0)
+    assert not torch.allclose(a, b)
+    with pytest.raises(ValueError, match="valid 0.0 to 10.0"):
+        generate(model, disease=d, n=1, context_weight=-1.0)
+    baseline = replace(model, card={**model.card, "method": "class"})
+    with pytest.raises(ValueError, match="no age or sex tokens"):
+        generate(baseline, disease=d, n=1, steps=2, context_weight=2.0)
+
+
 def test_bad_requests_are_refused_with_the_valid_range(model):
     with pytest.raises(KeyError, match="the model knows UNAFFECTED"):
         generate(model, disease="OMIM:000000", n=1)

@@ -10,12 +10,15 @@ Guidance follows Composable Diffusion (Liu et al. 2022): with the *context* ``c0
 guided noise prediction per concept ``c_i`` (the disease with its profile and severity; each requested
 term), weighted and summed::
 
-    eps = eps(null) + g * [ (eps(c0) - eps(null)) + sum_i w_i * (eps(c0 + c_i) - eps(c0)) ]
+    eps = eps(null) + g * [ w_0 * (eps(c0) - eps(null)) + sum_i w_i * (eps(c0 + c_i) - eps(c0)) ]
+
+The context is a concept too: ``context_weight`` (``w_0``, default 1) strengthens (> 1) or weakens (< 1) the
+pull towards the requested age and sex, separately from the disease and its terms.
 
 A negative weight subtracts a concept: ``terms={"HP:0000316": -1.0}`` draws *away* from hypertelorism,
-``negative="UNAFFECTED"`` away from unaffected faces. The bracket is ``(1 - sum_i w_i) * eps(c0) - eps(null) +
-sum_i w_i * eps(c0 + c_i)``, so when the weights sum to 1 (one disease, or one term: most requests) ``eps(c0)``
-cancels and :class:`Guide` does not compute it: two UNet evaluations per step instead of three. A term's intensity is ``min(|w|, 1)`` and its
+``negative="UNAFFECTED"`` away from unaffected faces. The bracket is ``(w_0 - sum_i w_i) * eps(c0) - w_0 * eps(null) +
+sum_i w_i * eps(c0 + c_i)``, so when the weights sum to ``w_0`` (one disease, or one term, at the default ``w_0 = 1``:
+most requests) ``eps(c0)`` cancels and :class:`Guide` does not compute it: two UNet evaluations per step instead of three. A term's intensity is ``min(|w|, 1)`` and its
 sign the direction (a weight may be one value per face, of one sign). A disease never seen in images (zero-shot) is drawn from its KG profile by passing
 the profile's terms (:func:`profile_terms`).
 """
@@ -30,7 +33,8 @@ from ..conditioning import Condition
 from ..labels import UNAFFECTED
 
 SCHEDULERS = ("dpm++", "ddim", "ddpm")
-LIMITS = {"guidance": (0.0, 30.0), "steps": (1, 1000), "severity": (0.0, 1.0), "age": (0.0, 100.0), "n": (1, 4096)}
+LIMITS = {"guidance": (0.0, 30.0), "steps": (1, 1000), "severity": (0.0, 1.0), "age": (0.0, 100.0), "n": (1, 4096),
+          "context_weight": (0.0, 10.0)}
 
 
 def _check(name, value):
@@ -138,10 +142,14 @@ class Guide:
     """The guided noise prediction of :func:`generate` for a fixed set of conditions (null, context,
     weighted concepts; see the module docstring), encoded once. :mod:`phenoface.editing` uses it too."""
 
-    def __init__(self, model, null: Condition, context: Condition | None, parts: list):
+    def __init__(self, model, null: Condition, context: Condition | None, parts: list, context_weight: float = 1.0):
         self.weights = [float(w) for _, w in parts]
-        # the context's coefficient is 1 - sum(w) (module docstring): zero means eps(c0) cancels, so skip it
-        has_ctx = context is not None and abs(1.0 - sum(self.weights)) > 1e-9
+        self.context_weight = float(context_weight)
+        if context is None and self.context_weight != 1.0:
+            raise ValueError(f"context_weight = {context_weight!r}: this model has no age or sex tokens to weigh "
+                             "(a disease-only baseline); leave it at 1")
+        # eps(c0)'s coefficient is w_0 - sum(w) (module docstring): zero means it cancels, so skip it
+        has_ctx = context is not None and abs(self.context_weight - sum(self.weights)) > 1e-9
         self.model, self.n, self.has_ctx = model, len(null), has_ctx
         conds = Condition.cat([null, *([context] if self.has_ctx else []), *[c for c, _ in parts]])
         self.first = 2 if self.has_ctx else 1
@@ -154,7 +162,7 @@ class Guide:
         pred = self.model.unet(x.repeat(self.k, 1, 1, 1), t, encoder_hidden_states=self.states).sample.view(self.k, n, c, s, s)
         e_null = pred[0]
         e_ctx = pred[1] if self.has_ctx else e_null
-        e = e_ctx - e_null
+        e = self.context_weight * (e_ctx - e_null)
         for i, w in enumerate(self.weights):
             e = e + w * (pred[self.first + i] - e_ctx)
         return e_null + guidance * e
@@ -179,16 +187,18 @@ def denoise(guide: Guide, latents: torch.Tensor, sched, timesteps, guidance: flo
 def generate(model, disease: str | None = None, terms: dict | None = None, age=30.0, sex="F",
              severity=1.0, n: int = 8, seed: int = 0, steps: int = 25, guidance: float = 3.0,
              scheduler: str = "dpm++", negative=None, shared_noise: bool = False, progress: bool = False,
-             return_latents: bool = False):
-    """uint8 (n, H, W, 3) faces; see the module docstring for the guidance. Deterministic for a seed.
+             return_latents: bool = False, context_weight: float = 1.0):
+    """uint8 (n, H, W, 3) faces; see the module docstring for the guidance (``context_weight`` is ``w_0``,
+    the weight of age and sex). Deterministic for a seed.
     ``age``, ``sex``, ``severity`` and each term's weight are one value for all faces or one per face;
     ``shared_noise`` starts every face from the same noise (a controlled series: only the condition differs)."""
-    for name, value in (("guidance", guidance), ("steps", steps), ("severity", severity), ("age", age), ("n", n)):
+    for name, value in (("guidance", guidance), ("steps", steps), ("severity", severity), ("age", age), ("n", n),
+                        ("context_weight", context_weight)):
         _check(name, value)
     model.diseases.check(disease)
     _check_terms(terms)  # unknown ids -> KeyError listing the known ones
     null, context, parts = concepts(model, int(n), disease, terms, age, sex, severity, negative)
-    guide = Guide(model, null, context, parts)
+    guide = Guide(model, null, context, parts, context_weight=context_weight)
     sched = make_scheduler(model.scheduler, scheduler)
     sched.set_timesteps(int(steps))
     g = torch.Generator(device="cpu").manual_seed(int(seed))

@@ -17,11 +17,13 @@ FOLDER = "generated"
 
 
 def generate_cohort(model, reference: pd.DataFrame, per_disease: int, zero_shot=(), seed: int = 0, steps: int = 25,
-                    guidance: float = 3.0, scheduler: str = "dpm++", batch: int = 32, progress: bool = True):
+                    guidance: float = 3.0, scheduler: str = "dpm++", batch: int = 32, progress: bool = True,
+                    context_weight: float = 1.0):
     """(uint8 images, table) with ``per_disease`` faces for every disease of ``reference`` (a cohort table):
     age, sex and severity resampled from that disease's reference rows; zero-shot diseases drawn from their
     profile terms by composition (by name for the prompt baseline; the class baseline skips them: it has
-    no token for a class it never saw). ``table`` also records the mode and the seconds spent."""
+    no token for a class it never saw). ``context_weight``: the weight of age and sex in the guidance (the
+    profile model; a baseline has no such tokens). ``table`` also records the mode and the seconds spent."""
     rng = np.random.default_rng([seed, 606])
     diseases = sorted(reference["disease_id"].unique())
     images, rows = [], []
@@ -40,6 +42,8 @@ def generate_cohort(model, reference: pd.DataFrame, per_disease: int, zero_shot=
             sev = part["severity"].to_numpy(float) if d != UNAFFECTED else np.zeros(len(part))
             t0 = time.perf_counter()
             method = getattr(model, "method", "profile")
+            if method == "profile":
+                kw["context_weight"] = context_weight
             if d in zero_shot and method == "class":
                 break  # a class never seen has no trained token: nothing to draw (the table says so by its absence)
             if d in zero_shot and method != "profile":

@@ -1,0 +1,224 @@
+"""Which autoencoder keeps the phenotypes? The recogniser's top-1 on reconstructions against wall time and
+the UNet's cost in that latent, for candidate shapes side by side.
+
+    .venv/bin/python bench/bench_autoencoder.py [--data-dir data/processed/quick] [--steps 1200]
+        [--variants f4c8=16,32,64/8 f4c16=16,32,64/16 f2c8=32,64/8] [--work /tmp/phenoface_ae]
+
+The issue's gate: the recogniser on reconstructions should keep >= 0.9 of its top-1 on the real faces
+before the UNet is worth training; the shipped autoencoder (widths 16/32/64, f = 4, 8 channels) keeps 0.73
+on validation, and the training curve (bench_training_curve.py) levels off under that ceiling.
+
+Each variant ``name=widths/latent_channels[/grad_weight]`` is an ``AutoencoderKL`` trained from scratch with
+the shipped recipe (``AutoencoderModule``: MSE + L1 + gradient + tiny KL, one-cycle lr, the model card's
+batch) for ``--steps`` steps on the training set notebook 05 uses (train split, zero-shot diseases left
+out), then measured on the **validation** split with notebook 07's saved recogniser: PSNR, top-1 on the
+originals and on the reconstructions, their ratio with a bootstrap interval, and how well the phenotype
+instrument's readings survive (per-term Pearson, before vs after). The shipped autoencoder is
+measured beside them (its training seconds from its card). What a richer latent costs downstream: one
+training step (forward + backward, the card's batch) of the quick UNet in that latent, timed. Resumable:
+a killed run keeps the variants already measured and resumes the current one from its checkpoint. Each
+trained autoencoder is saved as ``<work>/<name>/autoencoder.safetensors`` (``bench_training_curve.py
+--autoencoder`` trains a UNet in its latent). Run it with nothing else on the machine: the seconds are figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "lib"))
+
+DEFAULT_VARIANTS = ("f4c16=16,32,64/16", "f2c8=32,64/8", "f4c8g2=16,32,64/8/2")
+
+
+def parse_variant(spec: str) -> dict:
+    """``name=16,32,64/8[/grad_weight]`` -> {name, widths, latent_channels, grad_weight}."""
+    try:
+        name, rest = spec.split("=", 1)
+        parts = rest.split("/")
+        widths = [int(w) for w in parts[0].split(",")]
+        out = {"name": name, "widths": widths, "latent_channels": int(parts[1]),
+               "grad_weight": float(parts[2]) if len(parts) > 2 else 0.5}
+    except (ValueError, IndexError):
+        raise SystemExit(f"bad variant {spec!r}: write name=widths/latent_channels[/grad_weight], e.g. f4c16=16,32,64/16")
+    if not name or any(w < 1 for w in widths) or out["latent_channels"] < 1:
+        raise SystemExit(f"bad variant {spec!r}: widths and channels must be positive")
+    return out
+
+
+def size_of(v: dict, quick: dict) -> dict:
+    """The quick size with this variant's autoencoder (the UNet's widths stay the shipped ones)."""
+    cfg = json.loads(json.dumps(quick))
+    groups = int(np.gcd.reduce(v["widths"] + [quick["autoencoder"]["norm_num_groups"]]))
+    cfg["autoencoder"].update(block_out_channels=v["widths"], latent_channels=v["latent_channels"], norm_num_groups=groups)
+    return cfg
+
+
+def unet_step_seconds(cfg: dict, image_size: int, batch: int, kg_dim: int, repeats: int = 3) -> float:
+    """Median seconds of one UNet training step (forward + backward + AdamW) in this latent, random weights."""
+    import torch
+
+    from phenoface.conditioning import term_text_embeddings
+    from phenoface.model.components import autoencoder_config, latent_size, unet_config
+    from phenoface.model.diffusion import DiffusionModule
+
+    dm = DiffusionModule(autoencoder_config(cfg, image_size), unet_config(cfg, image_size), kg_dim, term_text_embeddings(),
+                         latent_scale=1.0)
+    s, c = latent_size(cfg, image_size), cfg["autoencoder"]["latent_channels"]
+    opt = torch.optim.AdamW(dm.unet.parameters(), lr=1e-4)
+    states = torch.randn(batch, 8, cfg["cond_dim"])
+    times = []
+    for _ in range(repeats + 1):
+        x = torch.randn(batch, c, s, s)
+        t = torch.randint(0, 1000, (batch,))
+        t0 = time.perf_counter()
+        loss = dm.unet(x, t, encoder_hidden_states=states).sample.pow(2).mean()
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times[1:]))  # the first step pays for allocation
+
+
+def measure(vae, val, rec, before, data_dir) -> dict:
+    """PSNR, top-1 ratio with its paired bootstrap interval, and the per-term Pearson between the phenotype
+    instrument's readings on the originals (``before``) and on the reconstructions."""
+    from phenoface.model.quality import psnr, reconstruct
+    from phenoface.phenotypes import measure_images
+    from phenoface.stats import bootstrap_stat_ci, pearson
+
+    class _M:  # reconstruct() reads model.vae only
+        pass
+
+    m = _M()
+    m.vae = vae.eval()
+    recon = reconstruct(m, val.images)
+    labels = val.table["disease_id"]
+    hits_real = np.asarray(rec.evaluate(val.images, labels, k=1)["hits1"], float)
+    hits_rec = np.asarray(rec.evaluate(recon, labels, k=1)["hits1"], float)
+    # paired over faces: the same resampled faces in numerator and denominator
+    ratio, ci = bootstrap_stat_ci(lambda i: hits_rec[i].mean() / max(hits_real[i].mean(), 1e-9), len(labels))
+    after = measure_images(recon, data_dir=data_dir)
+    terms = {c: pearson(before[c], after[c]) for c in before.columns}
+    return {"psnr": psnr(val.images, recon), "top1_reconstructed": float(hits_rec.mean()), "top1_ratio": ratio,
+            "top1_ratio_ci": list(ci), "term_pearson_median": float(np.nanmedian(list(terms.values()))),
+            "term_pearson_min": float(np.nanmin(list(terms.values()))), "term_pearson": terms}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data-dir", type=Path, default=ROOT / "data" / "processed" / "quick")
+    ap.add_argument("--work", type=Path, default=Path("/tmp/phenoface_ae"))
+    ap.add_argument("--steps", type=int, default=None, help="autoencoder steps (default: the model card's AE_STEPS)")
+    ap.add_argument("--variants", nargs="+", default=list(DEFAULT_VARIANTS))
+    ap.add_argument("--unet", default=None, help="also time this UNet shape in every latent, side by side with the "
+                                                 "shipped shape: widths/blocks, e.g. 32,64,128,128/D,A,A,D")
+    ap.add_argument("--out", type=Path, default=ROOT / "reports" / "bench" / "autoencoder.json")
+    a = ap.parse_args(argv)
+    variants = [parse_variant(s) for s in a.variants]
+
+    import torch
+    from bench_generator import report
+    from bench_samplers import saved_recogniser
+
+    from phenoface.cohort import load_split
+    from phenoface.model import load_model
+    from phenoface.model.autoencoder import AutoencoderModule
+    from phenoface.model.components import autoencoder_config, latent_size, n_params, size_config
+    from phenoface.model.data import FaceDataModule
+    from phenoface.model.pipeline import training_set
+    from phenoface.model.train import fit
+
+    rec, _ = saved_recogniser(a.data_dir)
+    shipped = load_model(a.data_dir / "model")
+    card, p = shipped.card, shipped.card.get("params", {})
+    steps, batch = int(a.steps or p.get("AE_STEPS", 1200)), int(p.get("GEN_BATCH", 32))
+    ts = training_set(a.data_dir, tags="true", zero_shot=tuple(card.get("zero_shot", ())))  # tags unused here
+    val = load_split(a.data_dir, "validation")
+    top_real = float(rec.evaluate(val.images, val.table["disease_id"], k=1)["top1"])
+    quick, size = size_config("quick"), shipped.image_size
+    print(f"{len(ts)} training faces, {len(val)} validation faces (real top-1 {top_real:.3f}); {steps} steps, batch {batch}",
+          flush=True)
+
+    from phenoface import modelio
+    from phenoface.config import write_json
+    from phenoface.phenotypes import measure_images
+
+    before = measure_images(val.images, data_dir=a.data_dir)
+    results_path = a.work / "results.json"
+    results = json.loads(results_path.read_text()) if results_path.is_file() else {}
+    if "term_pearson" not in results.get("shipped", {}):
+        ae = shipped.configs["autoencoder"]
+        prior = results.get("shipped", {})
+        results["shipped"] = {"widths": ae["block_out_channels"], "latent_channels": ae["latent_channels"],
+                              "f": size // latent_size({"autoencoder": ae}, size), "steps": card["autoencoder"]["steps"],
+                              "train_seconds": card["autoencoder"]["seconds"], "parameters": n_params(shipped.vae),
+                              "unet_step_seconds": prior.get("unet_step_seconds")
+                              or unet_step_seconds(quick, size, batch, ts.diseases.kg_dim),
+                              **measure(shipped.vae, val, rec, before, a.data_dir)}
+    for v in variants:
+        weights = a.work / v["name"] / "autoencoder.safetensors"
+        prior = results.get(v["name"], {})
+        if "term_pearson" in prior and weights.is_file():
+            continue
+        cfg = size_of(v, quick)
+        vae_cfg = autoencoder_config(cfg, size)
+        torch.manual_seed(0)
+        module = AutoencoderModule(vae_cfg, grad_weight=v["grad_weight"], total_steps=steps)
+        data = FaceDataModule(ts.images, ts.cond, key="image", batch_size=batch, seed=0)
+        r = fit(module, data, a.work / v["name"], {"part": "autoencoder-bench", **v, "steps": steps, "batch_size": batch,
+                                                   "seed": 0, "data_dir": str(a.data_dir.resolve())},
+                steps, progress=False, every=200)
+        if prior.get("steps") == steps:  # measured before these figures existed: its training piece is the one timed
+            r = {"steps": steps, "seconds": prior["train_seconds"], "resumed": prior["resumed"]}
+        results[v["name"]] = {"widths": v["widths"], "latent_channels": v["latent_channels"], "grad_weight": v["grad_weight"],
+                              "f": size // latent_size(cfg, size), "steps": r["steps"], "train_seconds": r["seconds"],
+                              "resumed": r["resumed"], "parameters": n_params(module.vae),
+                              "unet_step_seconds": prior.get("unet_step_seconds")
+                              or unet_step_seconds(cfg, size, batch, ts.diseases.kg_dim),
+                              **measure(module.vae, val, rec, before, a.data_dir)}
+        # the trained autoencoder, for bench_training_curve.py --autoencoder (safetensors: nothing unpickled)
+        modelio.save_model(weights, module.vae.state_dict(), {"config": vae_cfg}, kind="phenoface_bench/autoencoder")
+        results_path.parent.mkdir(parents=True, exist_ok=True)
+        write_json(results_path, results)
+        print(json.dumps({v["name"]: results[v["name"]]}), flush=True)
+
+    if a.unet:  # both shapes in every latent, in this one run, so their ratio is a side-by-side figure
+        from bench_training_curve import unet_shape
+
+        for name, r in results.items():
+            cfg = size_of({"widths": r["widths"], "latent_channels": r["latent_channels"]}, quick)
+            r["unet_step_seconds"] = unet_step_seconds(cfg, size, batch, ts.diseases.kg_dim)
+            r[f"unet_step_seconds_{a.unet}"] = unet_step_seconds(unet_shape(cfg, a.unet), size, batch, ts.diseases.kg_dim)
+        write_json(results_path, results)
+
+    out = {"data_dir": str(a.data_dir), "split": "validation", "validation_faces": len(val), "steps": steps,
+           "batch": batch, "recogniser_top1_real_validation": top_real}
+    for name, r in results.items():
+        for k, val_ in r.items():
+            if k != "term_pearson":
+                out[f"{name}_{k}"] = val_
+    report(out, a.out)
+    print(f"\n{'variant':10s} {'f':>2s} {'ch':>3s} {'PSNR':>6s} {'top-1 ratio':>18s} {'terms r med/min':>16s} "
+          f"{'AE s':>6s} {'UNet s/step':>11s}")
+    for name, r in results.items():
+        ci = r.get("top1_ratio_ci") or [float("nan")] * 2
+        print(f"{name:10s} {r['f']:2d} {r['latent_channels']:3d} {r['psnr']:6.2f} {r['top1_ratio']:6.3f} "
+              f"[{ci[0]:.2f}, {ci[1]:.2f}] {r['term_pearson_median']:8.2f} {r['term_pearson_min']:6.2f} "
+              f"{r['train_seconds']:6.0f} {r['unet_step_seconds']:11.2f}"
+              + (f"  {a.unet}: {r[f'unet_step_seconds_{a.unet}']:.2f}" if a.unet else ""))
+    import pandas as pd
+
+    print("\nper-term Pearson, instrument readings before vs after (validation):")
+    print(pd.DataFrame({n: r["term_pearson"] for n, r in results.items()}).round(2).sort_values("shipped").to_string())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
