@@ -86,21 +86,18 @@ def unet_step_seconds(cfg: dict, image_size: int, batch: int, kg_dim: int, repea
     return float(np.median(times[1:]))  # the first step pays for allocation
 
 
-def measure(vae, val, rec, before, data_dir) -> dict:
-    """PSNR, top-1 ratio with its paired bootstrap interval, and the per-term Pearson between the phenotype
-    instrument's readings on the originals (``before``) and on the reconstructions."""
+def measure(vae, val, rec, hits_real, before, data_dir) -> dict:
+    """PSNR, top-1 ratio with its paired bootstrap interval (``hits_real``: the recogniser's top-1 hits on the
+    originals), and the per-term Pearson between the phenotype instrument's readings on the originals
+    (``before``) and on the reconstructions."""
+    from types import SimpleNamespace
+
     from phenoface.model.quality import psnr, reconstruct
     from phenoface.phenotypes import measure_images
     from phenoface.stats import bootstrap_stat_ci, pearson
 
-    class _M:  # reconstruct() reads model.vae only
-        pass
-
-    m = _M()
-    m.vae = vae.eval()
-    recon = reconstruct(m, val.images)
+    recon = reconstruct(SimpleNamespace(vae=vae.eval()), val.images)  # reconstruct() reads model.vae only
     labels = val.table["disease_id"]
-    hits_real = np.asarray(rec.evaluate(val.images, labels, k=1)["hits1"], float)
     hits_rec = np.asarray(rec.evaluate(recon, labels, k=1)["hits1"], float)
     # paired over faces: the same resampled faces in numerator and denominator
     ratio, ci = bootstrap_stat_ci(lambda i: hits_rec[i].mean() / max(hits_real[i].mean(), 1e-9), len(labels))
@@ -141,7 +138,8 @@ def main(argv=None) -> int:
     steps, batch = int(a.steps or p.get("AE_STEPS", 1200)), int(p.get("GEN_BATCH", 32))
     ts = training_set(a.data_dir, tags="true", zero_shot=tuple(card.get("zero_shot", ())))  # tags unused here
     val = load_split(a.data_dir, "validation")
-    top_real = float(rec.evaluate(val.images, val.table["disease_id"], k=1)["top1"])
+    hits_real = np.asarray(rec.evaluate(val.images, val.table["disease_id"], k=1)["hits1"], float)
+    top_real = float(hits_real.mean())
     quick, size = size_config("quick"), shipped.image_size
     print(f"{len(ts)} training faces, {len(val)} validation faces (real top-1 {top_real:.3f}); {steps} steps, batch {batch}",
           flush=True)
@@ -161,7 +159,7 @@ def main(argv=None) -> int:
                               "train_seconds": card["autoencoder"]["seconds"], "parameters": n_params(shipped.vae),
                               "unet_step_seconds": prior.get("unet_step_seconds")
                               or unet_step_seconds(quick, size, batch, ts.diseases.kg_dim),
-                              **measure(shipped.vae, val, rec, before, a.data_dir)}
+                              **measure(shipped.vae, val, rec, hits_real, before, a.data_dir)}
     for v in variants:
         weights = a.work / v["name"] / "autoencoder.safetensors"
         prior = results.get(v["name"], {})
@@ -182,7 +180,7 @@ def main(argv=None) -> int:
                               "resumed": r["resumed"], "parameters": n_params(module.vae),
                               "unet_step_seconds": prior.get("unet_step_seconds")
                               or unet_step_seconds(cfg, size, batch, ts.diseases.kg_dim),
-                              **measure(module.vae, val, rec, before, a.data_dir)}
+                              **measure(module.vae, val, rec, hits_real, before, a.data_dir)}
         # the trained autoencoder, for bench_training_curve.py --autoencoder (safetensors: nothing unpickled)
         modelio.save_model(weights, module.vae.state_dict(), {"config": vae_cfg}, kind="phenoface_bench/autoencoder")
         results_path.parent.mkdir(parents=True, exist_ok=True)

@@ -43,8 +43,6 @@ def judge(model, real, rec, extractor, per_disease: int, zero_shot=(), steps: in
     recogniser's top-1 on the conditioned faces and the FD to ``real``'s faces in its features; with
     ``data_dir`` (the age estimator's) also the age MAE from pixels and, as its no-control yardstick, the MAE
     against the requested ages shuffled across faces."""
-    import numpy as np
-
     from phenoface.evaluation import frechet_distance
     from phenoface.sampling.cohort import generate_cohort
 
@@ -57,11 +55,10 @@ def judge(model, real, rec, extractor, per_disease: int, zero_shot=(), steps: in
            "top1": float(rec.evaluate(images[cond], table.loc[cond, "disease_id"], k=1)["top1"]),
            "fd": float(frechet_distance(real.images, images, extractor))}
     if data_dir is not None:
+        from phenoface.evaluation.generated import age_mae
         from phenoface.phenotypes import estimate_age
 
-        est, asked = estimate_age(images, data_dir=data_dir), table["age"].to_numpy(float)
-        out["age_mae"] = float(np.mean(np.abs(est - asked)))
-        out["age_mae_shuffled"] = float(np.mean(np.abs(est - np.random.default_rng(0).permutation(asked))))
+        out["age_mae"], out["age_mae_shuffled"] = age_mae(estimate_age(images, data_dir=data_dir), table["age"])
     return out
 
 

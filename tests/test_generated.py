@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from phenoface.evaluation.generated import membership_auc, series_control, zero_shot_precision
+from phenoface.evaluation.generated import age_mae, membership_auc, series_control, zero_shot_precision
 
 
 def _series_table(levels=(0, 0.5, 1.0)):
@@ -49,3 +49,12 @@ def test_membership_auc_bounds_and_direction():
     rng = np.random.default_rng(0)
     same = membership_auc(rng.random(500), rng.random(500))
     assert 0.4 < same < 0.6
+
+
+def test_age_mae_sits_beside_its_shuffled_yardstick():
+    """Perfect estimates: MAE 0, while the same ages in a shuffled order are far off; the order is seeded."""
+    asked = np.linspace(1.0, 60.0, 50)
+    mae, shuffled = age_mae(asked, asked, seed=3)
+    assert mae == 0.0 and shuffled > 10.0
+    assert age_mae(asked, asked, seed=3) == (mae, shuffled) and age_mae(asked, asked, seed=4)[1] != shuffled
+    assert age_mae(asked + 2.0, asked, seed=3)[0] == pytest.approx(2.0)

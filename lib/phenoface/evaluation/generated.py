@@ -8,6 +8,8 @@
   difference; precision@k against its profile's terms (k = their number).
 - :func:`membership_auc`: can the model's own denoising loss tell its training faces from test faces?
   (AUROC; 0.5 = no leak), the membership-inference test that nearest-neighbour checks miss.
+- :func:`age_mae`: the age estimates against the ages asked for, beside the same estimates against those ages
+  shuffled across faces (what no age control at all scores).
 """
 
 from __future__ import annotations
@@ -87,3 +89,10 @@ def membership_auc(train_losses, test_losses) -> float:
 
     y = np.r_[np.ones(len(train_losses)), np.zeros(len(test_losses))]
     return float(roc_auc_score(y, -np.r_[train_losses, test_losses]))
+
+
+def age_mae(estimated, requested, seed: int = 0) -> tuple[float, float]:
+    """(MAE of ``estimated`` against ``requested`` ages, MAE against ``requested`` in a seeded random order)."""
+    est, asked = np.asarray(estimated, float), np.asarray(requested, float)
+    shuffled = np.random.default_rng(seed).permutation(asked)
+    return float(np.mean(np.abs(est - asked))), float(np.mean(np.abs(est - shuffled)))
