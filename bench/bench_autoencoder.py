@@ -92,9 +92,9 @@ def measure(vae, val, rec, hits_real, before, data_dir) -> dict:
     (``before``) and on the reconstructions."""
     from types import SimpleNamespace
 
-    from phenoface.model.quality import psnr, reconstruct
+    from phenoface.model.quality import psnr, reconstruct, term_retention
     from phenoface.phenotypes import measure_images
-    from phenoface.stats import bootstrap_stat_ci, pearson
+    from phenoface.stats import bootstrap_stat_ci
 
     recon = reconstruct(SimpleNamespace(vae=vae.eval()), val.images)  # reconstruct() reads model.vae only
     labels = val.table["disease_id"]
@@ -102,7 +102,7 @@ def measure(vae, val, rec, hits_real, before, data_dir) -> dict:
     # paired over faces: the same resampled faces in numerator and denominator
     ratio, ci = bootstrap_stat_ci(lambda i: hits_rec[i].mean() / max(hits_real[i].mean(), 1e-9), len(labels))
     after = measure_images(recon, data_dir=data_dir)
-    terms = {c: pearson(before[c], after[c]) for c in before.columns}
+    terms = term_retention(before, after).to_dict()
     return {"psnr": psnr(val.images, recon), "top1_reconstructed": float(hits_rec.mean()), "top1_ratio": ratio,
             "top1_ratio_ci": list(ci), "term_pearson_median": float(np.nanmedian(list(terms.values()))),
             "term_pearson_min": float(np.nanmin(list(terms.values()))), "term_pearson": terms}

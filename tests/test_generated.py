@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from phenoface.evaluation.generated import age_mae, membership_auc, series_control, zero_shot_precision
+from phenoface.evaluation.generated import (age_mae, membership_auc, rendered_series, series_control, series_severity,
+                                            zero_shot_precision)
 
 
 def _series_table(levels=(0, 0.5, 1.0)):
@@ -58,3 +59,37 @@ def test_age_mae_sits_beside_its_shuffled_yardstick():
     assert mae == 0.0 and shuffled > 10.0
     assert age_mae(asked, asked, seed=3) == (mae, shuffled) and age_mae(asked, asked, seed=4)[1] != shuffled
     assert age_mae(asked + 2.0, asked, seed=3)[0] == pytest.approx(2.0)
+
+
+def test_rendered_series_mirror_the_series_one_person_each():
+    from phenoface.cohort import DISEASES, TERM_IDS, UNAFFECTED
+
+    disease = next(d for d in DISEASES if d != UNAFFECTED)
+    levels = (0.0, 0.5, 1.0)
+    rows = [{"label": lab, "kind": kind, "target": target, "level": v, "seed": 0, "series": f"{lab}|0"}
+            for lab, kind, target in (("d", "severity", disease), ("t", "term", TERM_IDS[0])) for v in levels]
+    table = pd.DataFrame(rows)
+    images, out = rendered_series(table, seed=1, size=32)
+    assert images.shape == (6, 32, 32, 3) and images.dtype == np.uint8
+    pd.testing.assert_frame_equal(out, table)
+    for s in (0, 3):  # each series is one person: the face moves away from its level-0 self as the level rises
+        moved = [np.abs(images[s + k].astype(float) - images[s].astype(float)).mean() for k in range(3)]
+        assert moved[0] == 0.0 and 0 < moved[1] < moved[2]
+    assert np.array_equal(rendered_series(table, seed=1, size=32)[0], images)  # seeded
+    with pytest.raises(ValueError, match="unknown series kind"):
+        rendered_series(table.assign(kind="age"), size=32)
+
+
+def test_series_severity_scores_severity_rows_only():
+    class Scorer:
+        def score(self, measured, diseases, ages, sexes):
+            self.args = (list(diseases), list(ages), list(sexes))
+            return measured["HP:1"].to_numpy() * 10
+
+    t = _series_table()
+    measured = pd.DataFrame({"HP:1": t["level"]})
+    scorer = Scorer()
+    out = series_severity(scorer, t, measured, age=5.0, sex="M")
+    sev = (t["kind"] == "severity").to_numpy()
+    assert np.isnan(out[~sev]).all() and np.allclose(out[sev], t.loc[sev, "level"] * 10)
+    assert scorer.args == (["D1"] * 6, [5.0] * 6, ["M"] * 6)

@@ -152,3 +152,22 @@ def test_training_set_needs_the_run_artifacts(tmp_path):
         training_set(tmp_path)
     with pytest.raises(FileNotFoundError, match="No shipped generator checkpoint"):
         install_shipped(tmp_path / "model", source=tmp_path / "missing")
+
+
+def test_term_retention_reads_which_terms_survive():
+    import pandas as pd
+
+    from phenoface.model.quality import term_retention
+
+    rng = np.random.default_rng(0)
+    before = pd.DataFrame(rng.normal(size=(60, 3)), columns=["HP:a", "HP:b", "HP:c"])
+    after = before.copy()
+    after["HP:b"] = before["HP:b"] + rng.normal(0, 1.0, 60)  # half the variance is noise: about 0.7
+    after["HP:c"] = rng.permutation(before["HP:c"].to_numpy())  # lost: about 0
+    kept = term_retention(before, after)
+    assert kept["HP:a"] == pytest.approx(1.0)
+    assert 0.5 < kept["HP:b"] < 0.9 and abs(kept["HP:c"]) < 0.35
+    with pytest.raises(ValueError, match="missing terms"):
+        term_retention(before, after.drop(columns="HP:c"))
+    with pytest.raises(ValueError, match="60 vs 59 faces"):
+        term_retention(before, after.iloc[1:])

@@ -13,13 +13,14 @@ def test_headlines_mark_pass_miss_and_not_run(tmp_path):
     m = tmp_path / "metrics"
     record_metrics("04_image_profiles", {"image_profile_precision_at_k": 0.96, "image_profile_precision_at_k_ci": [0.9, 0.99],
                                          "frequency_profile_precision_at_k": 0.3, "age_mae": 4.0}, m)
-    record_metrics("07_evaluate", {"generated_age_mae": 2.0, "generated_age_mae_real": 1.0}, m)
+    record_metrics("07_evaluate", {"generated_age_mae": 2.0, "generated_age_mae_real": 1.0, "autoencoder_age_mae_test": 1.2}, m)
     t = headline_table(m).set_index("figure")
     assert t.loc["image-profile precision@k (pixels)", "status"] == "pass"
     assert t.loc["image-profile precision@k (pixels)", "value"] == "0.96 [0.9, 0.99]"
     assert "0.3 (frequency only)" == t.loc["image-profile precision@k (pixels)", "baseline"]
     assert t.loc["age MAE, years (pixels)", "status"] == "miss"
     assert t.loc["generated age MAE, years", "status"] == "miss"  # 2.0 > 1.5 x 1.0
+    assert t.loc["generated age MAE, years", "ceiling"] == "1.2" and t.loc["generated top-1 / real top-1", "ceiling"] == ""
     assert t.loc["term intensity Pearson, weakest term", "status"] == "not run"
     assert len(t) == len(HEADLINES)
 

@@ -3,6 +3,9 @@
 - :func:`series_control`: in notebook 06's same-noise series, does the measured value follow the requested
   level? Severity: order accuracy of the severity score along each series. Terms: per term, the Spearman
   between requested intensity and the instrument's reading of that term (mean over seeds).
+- :func:`rendered_series`: the same series rendered (new people, the renderer's truth): what the instrument
+  reads there is the ceiling of :func:`series_control`, and through the generator's autoencoder the ceiling of
+  any generator diffusing in its latent.
 - :func:`zero_shot_precision`: for a disease never seen in images, which terms are measured as raised on
   its generated faces against unaffected faces from the same noise (paired), ranked by standardised paired
   difference; precision@k against its profile's terms (k = their number).
@@ -37,6 +40,51 @@ def series_control(table: pd.DataFrame, severity_score: np.ndarray, measured: pd
     per = pd.DataFrame(rows)
     out["term_spearman"] = per.groupby("term")["spearman"].mean() if len(per) else pd.Series(dtype=float)
     return out
+
+
+def series_severity(scorer, table: pd.DataFrame, measured: pd.DataFrame, age: float = 8.0, sex: str = "F") -> np.ndarray:
+    """The severity score of each "severity" row of a series table under its target disease (NaN elsewhere),
+    at the series' age and sex (``sampling.cohort.series`` draws at age 8, sex F)."""
+    table = table.reset_index(drop=True)
+    sev = (table["kind"] == "severity").to_numpy()
+    out = np.full(len(table), np.nan)
+    if sev.any():
+        out[sev] = scorer.score(measured[sev], table.loc[sev, "target"], np.full(int(sev.sum()), float(age)),
+                                [sex] * int(sev.sum()))
+    return out
+
+
+def rendered_series(table: pd.DataFrame, seed: int = 0, size: int = 64, age: float = 8.0, sex: str = "F"):
+    """Renders that mirror a series table (``sampling.cohort.series``: label, kind, target, level, series), one
+    new person per series at ``age`` and ``sex``. A "severity" series: a person with the target disease as the
+    cohort draws one (:func:`~.progression.draw_person`; redrawn until at least one term is expressed, since a
+    flat series orders nothing), each expressed term at level × its jitter. A "term" series: an unaffected
+    person with that term alone at intensity = level. Returns (images, table) with the input's columns, so
+    :func:`series_control` reads both the same way."""
+    from ..cohort import TERM_IDS, face_table, render_table, true_frequencies
+    from .progression import draw_person
+
+    table = table.reset_index(drop=True)
+    unknown = sorted(set(table["kind"]) - {"severity", "term"})
+    if unknown:
+        raise ValueError(f"unknown series kind(s) {unknown} (severity | term)")
+    rng = np.random.default_rng([seed, 808])
+    truth, _ = true_frequencies()
+    rows = []
+    for _, g in table.groupby("series", sort=False):
+        kind, target = g["kind"].iloc[0], str(g["target"].iloc[0])
+        if kind == "severity":
+            for _ in range(20):
+                identity, _, present, jitter, _ = draw_person(target, rng, truth)
+                if present.any():
+                    break
+            amounts = [{t: lv * j for t, p, j in zip(TERM_IDS, present, jitter) if p} for lv in g["level"]]
+        else:
+            identity = int(rng.integers(0, 2 ** 31 - 1))
+            amounts = [{target: lv} for lv in g["level"]]
+        rows += [face_table(identity, age, sex, terms) for terms in amounts]
+    images, _, _ = render_table(pd.concat(rows, ignore_index=True), size)
+    return images, table
 
 
 def zero_shot_precision(drawn: pd.DataFrame, control: pd.DataFrame, profile_terms) -> dict:

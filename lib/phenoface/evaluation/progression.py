@@ -114,6 +114,25 @@ def progression_table(scores, table: pd.DataFrame, by: str = "severity", min_gap
     return pd.DataFrame(rows).set_index("disease_id")
 
 
+def draw_person(disease: str, rng: np.random.Generator, truth: pd.DataFrame):
+    """One new person with ``disease`` as the cohort draws one: identity, sex, which terms are expressed (from
+    the truth frequencies, mutually exclusive terms resolved), the per-term jitter U(0.8, 1) and the patient
+    factor (``cohort.SEVERITY_FACTOR``). Returns (identity, sex, present, jitter, factor)."""
+    from ..cohort import EXCLUSIVE, SEVERITY_FACTOR, TERM_IDS
+
+    probs = truth.loc[disease, TERM_IDS].to_numpy(float)
+    identity = int(rng.integers(0, 2 ** 31 - 1))
+    sex = str(rng.choice(["F", "M"]))
+    present = rng.random(len(TERM_IDS)) < probs
+    for a, b in EXCLUSIVE:
+        ia, ib = TERM_IDS.index(a), TERM_IDS.index(b)
+        if present[ia] and present[ib]:
+            present[ib if probs[ia] >= probs[ib] else ia] = False
+    jitter = rng.uniform(0.8, 1.0, len(TERM_IDS))
+    factor = float(rng.uniform(*SEVERITY_FACTOR))
+    return identity, sex, present, jitter, factor
+
+
 def progression_series(diseases, n_identities: int = 4, ages=(2.0, 4.0, 7.0, 11.0, 16.0, 25.0, 40.0),
                        by: str = "age", severities=(0.2, 0.4, 0.6, 0.8, 1.0), fixed_age: float = 25.0,
                        seed: int = 0, size: int = 64) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
@@ -125,24 +144,14 @@ def progression_series(diseases, n_identities: int = 4, ages=(2.0, 4.0, 7.0, 11.
     :meth:`phenoface.cohort.Cohort.generate`. Returns (images, landmarks, table) with columns series,
     identity, disease_id, age, sex, severity and the term amounts.
     """
-    from ..cohort import (EXCLUSIVE, SEVERITY_FACTOR, TERM_IDS, face_table, render_table, severity_course,
-                          true_frequencies)
+    from ..cohort import TERM_IDS, face_table, render_table, severity_course, true_frequencies
 
     rng = np.random.default_rng(seed)
     truth, _ = true_frequencies()
     frames, series = [], 0
     for d in [str(x) for x in diseases]:
-        probs = truth.loc[d, TERM_IDS].to_numpy(float)
         for _ in range(n_identities):
-            identity = int(rng.integers(0, 2 ** 31 - 1))
-            sex = str(rng.choice(["F", "M"]))
-            present = rng.random(len(TERM_IDS)) < probs
-            for a, b in EXCLUSIVE:
-                ia, ib = TERM_IDS.index(a), TERM_IDS.index(b)
-                if present[ia] and present[ib]:
-                    present[ib if probs[ia] >= probs[ib] else ia] = False
-            jitter = rng.uniform(0.8, 1.0, len(TERM_IDS))
-            factor = float(rng.uniform(*SEVERITY_FACTOR))
+            identity, sex, present, jitter, factor = draw_person(d, rng, truth)
             steps = ages if by == "age" else severities
             for step in steps:
                 age = float(step) if by == "age" else float(fixed_age)

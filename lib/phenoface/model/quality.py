@@ -27,6 +27,17 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float(10 * np.log10(255.0 ** 2 / max(mse, 1e-12)))
 
 
+def term_retention(before: pd.DataFrame, after: pd.DataFrame) -> pd.Series:
+    """Per term, the Pearson between the instrument's readings on faces (``before``) and on the same faces after
+    a transformation (``after``, e.g. through the autoencoder): how much of each term survives it. A term the
+    autoencoder loses cannot be controlled by any generator diffusing in its latent."""
+    missing = [c for c in before.columns if c not in after.columns]
+    if missing or len(before) != len(after):
+        raise ValueError(f"before and after must measure the same faces and terms (missing terms: {missing}; "
+                         f"{len(before)} vs {len(after)} faces)")
+    return pd.Series({c: pearson(before[c], after[c]) for c in before.columns}, name="kept (Pearson)")
+
+
 def autoencoder_check(model, images, labels, recogniser, data_dir=None) -> dict:
     """Figures of the autoencoder on held-out faces: PSNR, recogniser top-1 on originals and reconstructions
     (and their ratio), and the per-term Pearson between the instrument's readings before and after."""
@@ -36,7 +47,7 @@ def autoencoder_check(model, images, labels, recogniser, data_dir=None) -> dict:
     top_real = recogniser.evaluate(images, labels, k=1)["top1"]
     top_rec = recogniser.evaluate(rec, labels, k=1)["top1"]
     before, after = measure_images(images, data_dir=data_dir), measure_images(rec, data_dir=data_dir)
-    r = [pearson(before[c], after[c]) for c in before.columns]
+    r = term_retention(before, after).to_numpy(float)
     out = {"psnr": psnr(images, rec), "top1_real": float(top_real), "top1_reconstructed": float(top_rec),
            "top1_ratio": float(top_rec / top_real) if top_real > 0 else float("nan"),
            "term_pearson_median": float(np.nanmedian(r)), "term_pearson_min": float(np.nanmin(r)),
