@@ -22,6 +22,8 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))
 
@@ -60,6 +62,35 @@ def judge(model, real, rec, extractor, per_disease: int, zero_shot=(), steps: in
 
         out["age_mae"], out["age_mae_shuffled"] = age_mae(estimate_age(images, data_dir=data_dir), table["age"])
     return out
+
+
+def term_control(model, data_dir, steps: int = 10, guidance: float = 7.5, seeds=(101, 102), vae=None) -> dict:
+    """Term control as notebooks 06 and 07 measure it, on seeds apart from theirs: each renderable term alone at
+    intensity 0 -> 1 (five levels, the same noise), the instrument's reading against the level (Spearman per
+    term, mean over seeds). ``vae`` given (an autoencoder): the same series *rendered* and passed through it
+    instead of generated, the ceiling any generator in its latent can hardly exceed."""
+    import numpy as np
+
+    from phenoface.cohort import TERM_IDS
+    from phenoface.evaluation.generated import rendered_series, series_control
+    from phenoface.phenotypes import measure_images
+    from phenoface.sampling.cohort import series
+
+    requests = {t: ("term", t) for t in TERM_IDS}
+    levels = np.linspace(0, 1, 5)
+    if vae is None:
+        images, table = series(model, requests, levels, seeds=list(seeds), age=8.0, steps=int(steps), guidance=guidance)
+    else:
+        from types import SimpleNamespace
+
+        from phenoface.model.quality import reconstruct
+
+        table = pd.DataFrame([{"label": t, "kind": "term", "target": t, "level": v, "seed": s, "series": f"{t}|{s}"}
+                              for t in TERM_IDS for s in seeds for v in levels])
+        images = reconstruct(SimpleNamespace(vae=vae), rendered_series(table, seed=seeds[0])[0])
+    sp = series_control(table, np.full(len(table), np.nan), measure_images(images, data_dir=data_dir))["term_spearman"]
+    return {"terms_at_goal": int((sp >= 0.8).sum()), "term_spearman_median": float(sp.median()),
+            "term_spearman_min": float(sp.min()), "term_spearman": sp.round(3).to_dict()}
 
 
 def main(argv=None) -> int:

@@ -154,11 +154,14 @@ def main(argv=None) -> int:
                     help="a bench_autoencoder.py variant folder: train in its autoencoder's latent, not the shipped one's")
     ap.add_argument("--unet", default=None, help="UNet widths/blocks, e.g. 32,64,128,128/D,A,A,D (D: DownBlock2D, A: "
                                                  "CrossAttnDownBlock2D); default: the shipped UNet's")
+    ap.add_argument("--control", action="store_true", help="also measure term control (each term alone, 0 -> 1, "
+                                                             "same noise) with the online weights at every point, and "
+                                                             "its ceiling through the autoencoder once")
     ap.add_argument("--out", type=Path, default=ROOT / "reports" / "bench" / "training_curve.json")
     a = ap.parse_args(argv)
 
     from bench_generator import report
-    from bench_samplers import judge, saved_recogniser
+    from bench_samplers import judge, saved_recogniser, term_control
 
     from phenoface.cohort import load_split
     from phenoface.model import load_model
@@ -185,10 +188,19 @@ def main(argv=None) -> int:
         model = ConditionedModel(module.vae, parts["unet"], parts["encoder"], ts.diseases, float(module.hparams.latent_scale),
                                  shipped.image_size, dict(module.noise_scheduler.config))
         figures = judge(model, val, rec, extractor, a.per_disease, zero_shot, a.gen_steps, a.guidance, data_dir=a.data_dir)
-        return {f"{which}_top1": figures["top1"], f"{which}_top1_ratio": figures["top1"] / real_top1,
-                f"{which}_fd": figures["fd"], f"{which}_age_mae": figures["age_mae"],
-                f"{which}_age_mae_shuffled": figures["age_mae_shuffled"]}
+        out = {f"{which}_top1": figures["top1"], f"{which}_top1_ratio": figures["top1"] / real_top1,
+               f"{which}_fd": figures["fd"], f"{which}_age_mae": figures["age_mae"],
+               f"{which}_age_mae_shuffled": figures["age_mae_shuffled"]}
+        if a.control and which == "online":
+            tc = term_control(model, a.data_dir, a.gen_steps, a.guidance)
+            out.update({f"online_{k}": v for k, v in tc.items() if k != "term_spearman"})
+        return out
 
+    ceiling = None
+    if a.control:  # once: the same term series rendered and passed through this latent's autoencoder
+        ceiling = term_control(None, a.data_dir, vae=vae.eval())
+        print(f"term control through the autoencoder (ceiling): {ceiling['terms_at_goal']} of {len(ceiling['term_spearman'])} "
+              f"terms at Spearman >= 0.8, median {ceiling['term_spearman_median']:.2f}", flush=True)
     curve_path = a.work / "curve.json"
     points = json.loads(curve_path.read_text())["points"] if curve_path.is_file() else []
     before = max((pt["train_seconds"] for pt in points), default=0.0)
@@ -213,6 +225,8 @@ def main(argv=None) -> int:
                    autoencoder_top1_ratio=variant.get("top1_ratio"))
     if a.unet:
         out["unet"] = a.unet
+    if ceiling:
+        out.update({f"autoencoder_{k}": v for k, v in ceiling.items()})
     for pt in points:
         for k, v in pt.items():
             if k != "step":
