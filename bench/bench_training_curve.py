@@ -17,6 +17,10 @@ another UNet shape instead, the same way, to see whether a richer latent lifts t
 
     .venv/bin/python bench/bench_training_curve.py --autoencoder /tmp/phenoface_ae/f2c8 --unet 32,64,128,128/D,A,A,D
 
+``--control`` also measures term control at every point (online weights; each term alone at intensity 0 -> 1,
+the same noise, seeds 101 and 102, the instrument's Spearman per term: ``bench_samplers.term_control``), and once
+its ceiling: the same series rendered and passed through the autoencoder in use.
+
 The validation split: this is a choosing tool (how long to train), not a reported test figure. Resumable: a
 killed run continues from its Lightning checkpoint in ``--work`` and keeps the points already measured (the
 training seconds between the last point and the kill are lost from the sum, so a resumed curve reads slightly
