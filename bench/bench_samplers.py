@@ -22,8 +22,6 @@ import sys
 import time
 from pathlib import Path
 
-import pandas as pd
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))
 
@@ -74,7 +72,7 @@ def term_control(model, data_dir, steps: int = 10, guidance: float = 7.5, seeds=
     from phenoface.cohort import TERM_IDS
     from phenoface.evaluation.generated import rendered_series, series_control
     from phenoface.phenotypes import measure_images
-    from phenoface.sampling.cohort import series
+    from phenoface.sampling.cohort import series, series_table
 
     requests = {t: ("term", t) for t in TERM_IDS}
     levels = np.linspace(0, 1, 5)
@@ -85,8 +83,7 @@ def term_control(model, data_dir, steps: int = 10, guidance: float = 7.5, seeds=
 
         from phenoface.model.quality import reconstruct
 
-        table = pd.DataFrame([{"label": t, "kind": "term", "target": t, "level": v, "seed": s, "series": f"{t}|{s}"}
-                              for t in TERM_IDS for s in seeds for v in levels])
+        table = series_table(requests, levels, seeds)
         images = reconstruct(SimpleNamespace(vae=vae), rendered_series(table, seed=seeds[0])[0])
     sp = series_control(table, np.full(len(table), np.nan), measure_images(images, data_dir=data_dir))["term_spearman"]
     return {"terms_at_goal": int((sp >= 0.8).sum()), "term_spearman_median": float(sp.median()),

@@ -76,7 +76,7 @@ def series(model, requests: dict, levels, seeds, age: float = 8.0, sex: str = "F
     ``kind`` "severity": ``disease`` at severity = level; "term": that term alone at intensity = level (0 = no
     term). Returns (images, table with label, kind, target, level, seed, series)."""
     levels = np.asarray(levels, float)
-    images, rows = [], []
+    images = []
     kw = dict(age=age, sex=sex, n=len(levels), steps=steps, guidance=guidance, scheduler=scheduler, shared_noise=True)
     for label, (kind, target) in requests.items():
         for s in seeds:
@@ -87,9 +87,15 @@ def series(model, requests: dict, levels, seeds, age: float = 8.0, sex: str = "F
             else:
                 raise ValueError(f"unknown series kind {kind!r} (severity | term)")
             images.append(imgs)
-            rows += [{"label": label, "kind": kind, "target": target, "level": v, "seed": s, "series": f"{label}|{s}"}
-                     for v in levels]
-    return np.concatenate(images), pd.DataFrame(rows)
+    return np.concatenate(images), series_table(requests, levels, seeds)
+
+
+def series_table(requests: dict, levels, seeds) -> pd.DataFrame:
+    """The table :func:`series` returns for these requests, in its row order (request, seed, level): also what
+    ``evaluation.generated.rendered_series`` renders from."""
+    return pd.DataFrame([{"label": label, "kind": kind, "target": target, "level": float(v), "seed": s,
+                          "series": f"{label}|{s}"}
+                         for label, (kind, target) in requests.items() for s in seeds for v in levels])
 
 
 def zero_shot_pairs(model, disease: str, n: int, seed: int = 0, age: float = 8.0, steps: int = 25,
