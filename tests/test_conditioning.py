@@ -72,3 +72,53 @@ def test_condition_dropout_rates():
     assert 0.15 < rate < 0.25
     assert not drop_groups(c, 0.0, 1.0, g).keep.any()
     assert torch.equal(drop_groups(c, 0.0, 0.0, g).keep, c.keep)
+
+
+def test_amount_survives_the_normalisation():
+    """Format 2: the token at amount 0.25 is not the token at 1 (format 1's LayerNorm after the scale made them
+    nearly equal), and the added embedding carries the amount in proportion."""
+    enc, old = _encoder(dim=32), ConditionEncoder(32, 4, _encoder().term_text, version=1)
+    c = _cond(2)
+    tok = {}
+    for w in (0.25, 1.0):
+        c.terms[:, 0] = w
+        tok[w] = (enc(c)[:, 2], old(c)[:, 2], enc.added_features(c)[:, 0])
+    cos = torch.nn.functional.cosine_similarity(tok[0.25][0], tok[1.0][0], dim=1)
+    assert (cos < 0.95).all()
+    assert torch.allclose(tok[1.0][2], 4 * tok[0.25][2])
+    assert old.added_features(c) is None
+
+
+def test_unknown_is_not_absent_and_unaffected_is_not_no_disease():
+    enc = _encoder()
+    c = _cond(2)
+    c.terms[:, 0] = 0.0
+    absent = enc(c)[:, 2]
+    c.known[:, 0] = False
+    unknown = enc(c)[:, 2]
+    assert not torch.allclose(absent, unknown)
+    assert torch.allclose(unknown[0], unknown[1])  # one null per term, whatever the amount
+    zeros = np.zeros((2, 4))
+    given = Condition.from_arrays(zeros, np.zeros((2, T)), np.zeros((2, T)), [8.0, 8.0], ["F", "F"], [0.0, 0.0],
+                                  unaffected=[True, False])
+    assert bool(given.keep[0, GROUPS.index("disease")]) and not bool(given.keep[1, GROUPS.index("disease")])
+    toks = enc(given)
+    assert not torch.allclose(toks[0, :2], toks[1, :2])
+    assert enc.added_features(given)[0, -2] == 1 and enc.added_features(given)[1, -1] == 0
+
+
+def test_concept_dropout_trains_every_condition_guidance_builds():
+    from phenoface.conditioning import CONCEPTS, drop_concepts
+
+    c = Condition.cat([_cond()] * 2000)
+    d, pick = drop_concepts(c, generator=torch.Generator().manual_seed(0))
+    counts = torch.bincount(pick, minlength=len(CONCEPTS)).float() / len(pick)
+    for (name, (groups, share)), got in zip(CONCEPTS.items(), counts):
+        assert abs(float(got) - share) < 0.03, name
+        rows = pick == list(CONCEPTS).index(name)
+        want = torch.tensor([g in groups for g in GROUPS]) & c.keep[rows]
+        assert torch.equal(d.keep[rows], want)
+    # views that keep terms state all of them, or a subset down to one term alone
+    kept_terms = d.keep[:, GROUPS.index("terms")]
+    stated = d.known[kept_terms].sum(1)
+    assert (stated == T).float().mean() > 0.4 and (stated == 1).any() and (stated < T).float().mean() > 0.3

@@ -13,6 +13,8 @@ import torch
 
 from phenoface import modelio
 from phenoface.model import ModelMismatch, load_model
+from phenoface.conditioning import unet_kwargs
+from phenoface.model.golden import golden_conditions
 from phenoface.model.train import CheckpointMismatch, main, read_log
 
 ARGS = ["--faces", "40", "--image-size", "32", "--ae-steps", "4", "--unet-steps", "4", "--batch-size", "8"]
@@ -36,8 +38,8 @@ def test_model_folder_round_trip(trained):
     # the saved UNet predicts what a second load predicts (nothing random in loading)
     m2 = load_model(trained / "model")
     x = torch.randn(2, m.unet.config.in_channels, m.unet.config.sample_size, m.unet.config.sample_size)
-    h = torch.randn(2, 5, m.unet.config.cross_attention_dim)
-    assert torch.equal(m.unet(x, 10, encoder_hidden_states=h).sample, m2.unet(x, 10, encoder_hidden_states=h).sample)
+    kw = unet_kwargs(m.encoder, golden_conditions(m, 2))
+    assert torch.equal(m.unet(x, 10, **kw).sample, m2.unet(x, 10, **kw).sample)
 
 
 def test_fingerprint_mismatch_is_refused(trained, tmp_path):
@@ -127,8 +129,8 @@ def test_fp16_copy_loads_and_predicts_close(trained, tmp_path):
     assert size(tmp_path / "half") < 0.6 * size(trained / "model")
     a, b = load_model(trained / "model"), load_model(tmp_path / "half")
     x = torch.randn(1, a.unet.config.in_channels, a.unet.config.sample_size, a.unet.config.sample_size)
-    h = torch.randn(1, 5, a.unet.config.cross_attention_dim)
-    pa, pb = a.unet(x, 10, encoder_hidden_states=h).sample, b.unet(x, 10, encoder_hidden_states=h).sample
+    kw = unet_kwargs(a.encoder, golden_conditions(a, 1))
+    pa, pb = a.unet(x, 10, **kw).sample, b.unet(x, 10, **kw).sample
     assert torch.allclose(pa, pb, atol=1e-2) and not torch.equal(pa, pb)
 
 

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from phenoface.conditioning import unet_kwargs
 from phenoface.model import load_model
 from phenoface.model.train import main
 from phenoface.sampling import SCHEDULERS, concepts, generate, profile_terms
@@ -34,14 +35,71 @@ def test_every_scheduler_and_negation_run(model):
 
 
 def test_concepts_follow_composable_diffusion(model):
+    """compose="sum": one concept per term and one for the disease, each at its weight (Composable Diffusion);
+    a term concept states that term alone, the others unknown."""
     d = model.diseases.ids[0]
-    null, ctx, parts = concepts(model, 2, d, {"HP:0000316": 0.5, "HP:0000286": -2.0}, 8.0, "M", 0.7, "UNAFFECTED")
+    null, ctx, parts = concepts(model, 2, d, {"HP:0000316": 0.5, "HP:0000286": -2.0}, 8.0, "M", 0.7, "UNAFFECTED",
+                                compose="sum")
     assert not null.keep.any()
     assert ctx.keep[:, [3, 4]].all() and not ctx.keep[:, [0, 1, 2, 5]].any()  # age and sex only
     assert [w for _, w in parts] == [1.0, 1.0, -1.0, -1.0]  # disease, +term, -term, -UNAFFECTED
     term_cond = parts[2][0]
     assert float(term_cond.terms.max()) == 1.0  # |-2| capped at intensity 1, sign kept as the weight
+    assert term_cond.known[0].sum() == 1  # that term stated, the others unknown
     assert float(parts[0][0].severity[0]) == pytest.approx(0.7) and float(parts[3][0].severity[0]) == 0.0
+
+
+def test_joint_request_is_one_concept_and_unaffected_is_its_own_token(model):
+    """compose="joint" (the default): the disease and every named term in one condition, a negative weight
+    stated absent, the unnamed terms unknown; UNAFFECTED keeps its disease token (flagged), None drops it."""
+    from phenoface.conditioning import GROUPS
+
+    d = model.diseases.ids[0]
+    null, ctx, parts = concepts(model, 2, d, {"HP:0000316": 0.5, "HP:0000286": -2.0}, 8.0, "M", 0.7, "UNAFFECTED")
+    assert [w for _, w in parts] == [1.0, -1.0]
+    joint = parts[0][0]
+    i, j = 0, 0
+    from phenoface.cohort.terms import TERM_IDS
+
+    i, j = TERM_IDS.index("HP:0000316"), TERM_IDS.index("HP:0000286")
+    assert joint.keep[:, [GROUPS.index(g) for g in ("disease", "profile", "terms", "severity")]].all()
+    assert joint.known[:, [i, j]].all() and int(joint.known[0].sum()) == 2
+    assert float(joint.terms[0, i]) == 0.5 and float(joint.terms[0, j]) == 0.0
+    unaffected = parts[1][0]
+    assert unaffected.unaffected.all() and unaffected.keep[:, GROUPS.index("disease")].all()
+    _, _, none = concepts(model, 2, None, {"HP:0000316": 1.0}, 8.0, "M", 0.7, None)
+    assert not none[0][0].keep[:, GROUPS.index("disease")].any() and not none[0][0].unaffected.any()
+    a = model.encoder(unaffected)
+    b = model.encoder(unaffected.only(("age", "sex", "severity")))
+    assert not torch.allclose(a[:, 0], b[:, 0])  # unaffected is not "no disease given"
+
+
+def test_zero_shot_request_draws_expressed_amounts(model):
+    from phenoface.sampling import EXPRESSION, zero_shot_request
+
+    d = model.diseases.ids[0]
+    req = zero_shot_request(model, d, severity=0.6, n=400, seed=1)
+    prof = profile_terms(model, d, min_weight=0.0)
+    for t, amounts in req.items():
+        assert set(np.round(np.unique(amounts), 6)) <= {0.0, round(0.6 * EXPRESSION, 6)}
+        assert abs((amounts > 0).mean() - prof.get(t, 0.0)) < 0.1  # present as often as the profile says
+    assert np.array_equal(req[t], zero_shot_request(model, d, severity=0.6, n=400, seed=1)[t])
+
+
+def test_integer_arguments_are_checked_not_truncated(model):
+    d = model.diseases.ids[0]
+    for kw, name in ((dict(seed="x"), "seed"), (dict(n=2.5), "n"), (dict(seed=1.7), "seed"), (dict(seed=-1), "seed")):
+        with pytest.raises(ValueError, match=name):
+            generate(model, disease=d, steps=2, **kw)
+
+
+def test_dpm_solver_starts_at_the_last_timestep(model):
+    from phenoface.sampling import make_scheduler
+
+    trailing, leading = make_scheduler(model.scheduler), make_scheduler(model.scheduler, spacing="leading")
+    trailing.set_timesteps(10)
+    leading.set_timesteps(10)
+    assert int(trailing.timesteps[0]) == 999 and int(leading.timesteps[0]) == 900
 
 
 def test_guidance_one_with_one_concept_is_that_conditional_prediction(model):
@@ -56,10 +114,10 @@ def test_guidance_one_with_one_concept_is_that_conditional_prediction(model):
     g = torch.Generator().manual_seed(0)
     c, s = model.unet.config.in_channels, model.unet.config.sample_size
     lat = torch.randn((2, c, s, s), generator=g) * sched.init_noise_sigma
-    h = model.encoder(parts[0][0])
+    kw = unet_kwargs(model.encoder, parts[0][0])
     with torch.no_grad():
         for t in sched.timesteps:
-            e = model.unet(sched.scale_model_input(lat, t), t, encoder_hidden_states=h).sample
+            e = model.unet(sched.scale_model_input(lat, t), t, **kw).sample
             lat = sched.step(e, t, lat, generator=g).prev_sample
     assert torch.allclose(a, lat, atol=1e-4)
 
@@ -71,14 +129,14 @@ def test_guide_skips_the_context_only_when_it_cancels(model):
 
     d = model.diseases.ids[0]
     one = Guide(model, *concepts(model, 2, d, None, 8.0, "F", 0.7, None))
-    two = Guide(model, *concepts(model, 2, d, {"HP:0000316": 1.0}, 8.0, "F", 0.7, None))
+    two = Guide(model, *concepts(model, 2, d, {"HP:0000316": 1.0}, 8.0, "F", 0.7, None, compose="sum"))
     assert not one.has_ctx and one.k == 2 and two.has_ctx and two.k == 4
     null, ctx, parts = concepts(model, 2, d, None, 8.0, "F", 0.7, None)
     x = torch.randn((2, model.unet.config.in_channels, model.unet.config.sample_size, model.unet.config.sample_size),
                     generator=torch.Generator().manual_seed(3))
     t = torch.tensor(500)
     with torch.no_grad():
-        e0, ec, ed = (model.unet(x, t, encoder_hidden_states=model.encoder(c)).sample for c in (null, ctx, parts[0][0]))
+        e0, ec, ed = (model.unet(x, t, **unet_kwargs(model.encoder, c)).sample for c in (null, ctx, parts[0][0]))
         want = e0 + 2.5 * ((ec - e0) + (ed - ec))
         assert torch.allclose(one(x, t, 2.5), want, atol=1e-5)
 
@@ -98,7 +156,7 @@ def test_context_weight_scales_the_age_and_sex_concept(model):
                     generator=torch.Generator().manual_seed(4))
     t = torch.tensor(300)
     with torch.no_grad():
-        e0, ec, ed = (model.unet(x, t, encoder_hidden_states=model.encoder(c)).sample for c in (null, ctx, parts[0][0]))
+        e0, ec, ed = (model.unet(x, t, **unet_kwargs(model.encoder, c)).sample for c in (null, ctx, parts[0][0]))
         assert torch.allclose(strong(x, t, 2.0), e0 + 2.0 * (3.0 * (ec - e0) + (ed - ec)), atol=1e-5)
     a = generate(model, disease=d, n=2, steps=3, seed=0, return_latents=True)
     b = generate(model, disease=d, n=2, steps=3, seed=0, return_latents=True, context_weight=2.0)

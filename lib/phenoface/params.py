@@ -173,6 +173,10 @@ PARAMS: tuple[Param, ...] = (
        "TRAIN_MODEL fine-tunes LoRA + the condition tokens on it; empty: the small model", ("05",)),
     _p("LORA_RANK", "int", "LoRA rank on the UNet's attention projections (SD_MODEL_PATH)", ("05",), low=1, high=1024),
     _p("AE_STEPS", "int", "autoencoder training steps (TRAIN_MODEL)", ("05",), low=1, high=10_000_000),
+    _p("AUTOENCODER", "choice", "TRAIN_MODEL: train the autoencoder, or reuse the shipped quick generator's "
+       "(its ceiling is measured in notebook 05)", ("05",), choices=("train", "shipped")),
+    _p("INDEPENDENT_N", "int", "TRAIN_MODEL: renders of new people whose terms vary independently, added to the "
+       "UNet's data with the disease unknown (decorrelates terms from diseases)", ("05",), low=0, high=10_000_000),
     _p("UNET_STEPS", "int", "UNet training steps (TRAIN_MODEL; the baselines' budget too)", ("01", "05"), low=1,
        high=10_000_000),
     _p("GEN_BATCH", "int", "generator training batch size", ("01", "05"), low=1, high=65_536),

@@ -37,7 +37,7 @@ SHIPPED_BASELINES = SHIPPED.parent / "baselines_quick"
 PROMPT = "a face of a person with {name}"
 UNAFFECTED_PROMPT = "a face of an unaffected person"
 # What a baseline's model folder holds of its own; the autoencoder is the generator's (shared, not shipped twice)
-OWN_FILES = ("unet.safetensors", "unet.json", "conditioning.safetensors", "conditioning.json", "card.json")
+OWN_FILES = ("unet.safetensors", "unet.json", "conditioning.safetensors", "conditioning.json", "card.json", "golden.json")
 
 
 def _check_method(method: str) -> None:
@@ -122,8 +122,20 @@ def ship_baseline(model_dir, method: str, target: Path | None = None) -> Path:
     from ..model.store import convert
 
     _check_method(method)
-    return convert(model_dir, Path(target or SHIPPED_BASELINES / method), parts=("unet", "conditioning"),
-                   extras=("card.json",))
+    import tempfile
+
+    from ..model.golden import FILE, write_golden
+
+    target = convert(model_dir, Path(target or SHIPPED_BASELINES / method), parts=("unet", "conditioning"),
+                     extras=("card.json",))
+    with tempfile.TemporaryDirectory() as tmp:  # the golden outputs of the fp16 weights, as an install reads them
+        for f in [target / n for n in OWN_FILES] + [Path(model_dir) / n for n in ("autoencoder.safetensors", "autoencoder.json")]:
+            if f.is_file():
+                shutil.copyfile(f, Path(tmp) / f.name)
+        write_golden(tmp)
+        with atomic_path(target / FILE) as out:
+            shutil.copyfile(Path(tmp) / FILE, out)
+    return target
 
 
 def install_baseline(method: str, out, source: Path | None = None, autoencoder: Path = SHIPPED) -> dict:
@@ -131,6 +143,7 @@ def install_baseline(method: str, out, source: Path | None = None, autoencoder: 
     refused (naming the command that remakes it) when its fingerprint does not match this code."""
     import json
 
+    from ..model.golden import check_golden
     from ..model.store import check_fingerprint, load_model
 
     _check_method(method)
@@ -148,7 +161,7 @@ def install_baseline(method: str, out, source: Path | None = None, autoencoder: 
         if f.is_file():
             with atomic_path(out / f.name) as tmp:
                 shutil.copyfile(f, tmp)
-    load_model(out)
+    check_golden(out, load_model(out))
     return {**card, "source": "shipped"}
 
 

@@ -78,7 +78,8 @@ def rendered_series(table: pd.DataFrame, seed: int = 0, size: int = 64, age: flo
                 identity, _, present, jitter, _ = draw_person(target, rng, truth)
                 if present.any():
                     break
-            amounts = [{t: lv * j for t, p, j in zip(TERM_IDS, present, jitter) if p} for lv in g["level"]]
+            levels = g["value"] if "value" in g else g["level"]  # the severity asked for (its trained range)
+            amounts = [{t: lv * j for t, p, j in zip(TERM_IDS, present, jitter) if p} for lv in levels]
         else:
             identity = int(rng.integers(0, 2 ** 31 - 1))
             amounts = [{target: lv} for lv in g["level"]]
@@ -108,6 +109,7 @@ def denoising_losses(model, images: np.ndarray, cond, timesteps=(50, 200, 400, 6
 
     from diffusers import DDPMScheduler
 
+    from ..conditioning import unet_kwargs
     from ..model.autoencoder import to_model_range
 
     sched = DDPMScheduler.from_config(model.scheduler)
@@ -118,14 +120,14 @@ def denoising_losses(model, images: np.ndarray, cond, timesteps=(50, 200, 400, 6
             x = to_model_range(torch.as_tensor(images[i:i + batch_size]))
             lat = model.vae.encode(x).latent_dist.mode() * model.latent_scale
             c = cond.index(slice(i, i + batch_size))
-            h = model.encoder(c)
+            kw = unet_kwargs(model.encoder, c)
             errs = []
             for t in timesteps:
                 noise = torch.randn(lat.shape, generator=g)
                 tt = torch.full((len(lat),), int(t), dtype=torch.long)
                 noisy = sched.add_noise(lat, noise, tt)
                 target = noise if model.prediction_type == "epsilon" else sched.get_velocity(lat, noise, tt)
-                pred = model.unet(noisy, tt, encoder_hidden_states=h).sample
+                pred = model.unet(noisy, tt, **kw).sample
                 errs.append(F.mse_loss(pred, target, reduction="none").mean(dim=(1, 2, 3)))
             out.append(torch.stack(errs, 1).mean(1).numpy())
     return np.concatenate(out) if out else np.zeros(0)

@@ -21,7 +21,7 @@ from ..cohort.terms import TERM_IDS
 from ..conditioning import sex_code
 from ..labels import UNAFFECTED
 
-FIELDS = ("disease_emb", "profile", "terms", "age", "sex", "severity")
+FIELDS = ("disease_emb", "profile", "terms", "age", "sex", "severity", "known", "unaffected")
 
 
 @dataclass
@@ -85,14 +85,42 @@ def profile_rows(profiles: dict, ids, term_ids=TERM_IDS) -> np.ndarray:
 
 
 def condition_arrays(table: pd.DataFrame, diseases: DiseaseTable, tags: np.ndarray) -> dict[str, np.ndarray]:
-    """Per face: disease embedding, profile, term tags (N, T), age, sex code, severity (0 for unaffected)."""
+    """Per face: disease embedding, profile, term tags (N, T, all stated), age, sex code, severity (0 for
+    unaffected) and the unaffected flag (its own token, not "no disease given")."""
     tags = np.asarray(tags, np.float32)
     if len(tags) != len(table):
         raise ValueError(f"{len(tags)} tag rows for {len(table)} faces")
     emb, prof = diseases.lookup(list(table["disease_id"]))
     sev = table["severity"].to_numpy(np.float32) if "severity" in table else np.zeros(len(table), np.float32)
     return {"disease_emb": emb, "profile": prof, "terms": np.clip(tags, 0.0, 1.0).astype(np.float32),
-            "age": table["age"].to_numpy(np.float32), "sex": sex_code(table["sex"]), "severity": sev}
+            "age": table["age"].to_numpy(np.float32), "sex": sex_code(table["sex"]), "severity": sev,
+            "known": np.ones(tags.shape, bool), "unaffected": (table["disease_id"] == UNAFFECTED).to_numpy(bool)}
+
+
+def unknown_disease_arrays(table: pd.DataFrame, kg_dim: int, tags: np.ndarray) -> dict[str, np.ndarray]:
+    """Conditions of faces whose disease is unknown (renders with independent terms): their measured tags, age
+    and sex; the disease, profile and severity groups are always their null tokens (``keep``)."""
+    from ..conditioning import GROUPS
+
+    tags = np.asarray(tags, np.float32)
+    n, t = tags.shape
+    keep = np.ones((n, len(GROUPS)), bool)
+    keep[:, [GROUPS.index(g) for g in ("disease", "profile", "severity")]] = False
+    return {"disease_emb": np.zeros((n, kg_dim), np.float32), "profile": np.zeros((n, t), np.float32),
+            "terms": np.clip(tags, 0.0, 1.0), "age": table["age"].to_numpy(np.float32), "sex": sex_code(table["sex"]),
+            "severity": np.zeros(n, np.float32), "known": np.ones((n, t), bool), "unaffected": np.zeros(n, bool),
+            "keep": keep}
+
+
+def concat_conditions(*parts: dict) -> dict[str, np.ndarray]:
+    """Condition arrays of several face sets, one after the other (``keep`` all True where a part has none)."""
+    from ..conditioning import GROUPS
+
+    parts = [p for p in parts if p and len(p["age"])]
+    out = {k: np.concatenate([p[k] for p in parts]) for k in FIELDS}
+    if any("keep" in p for p in parts):
+        out["keep"] = np.concatenate([p.get("keep", np.ones((len(p["age"]), len(GROUPS)), bool)) for p in parts])
+    return out
 
 
 def tags_from_measurements(measured: pd.DataFrame) -> np.ndarray:

@@ -56,15 +56,15 @@ def reconstruction_grid(originals, reconstructions):
 
 def sample_grid(model, diseases, names=None, zero_shot=(), n: int = 4, age: float = 8.0, severity: float = 1.0,
                 seed: int = 0, steps: int = 25, guidance: float = 3.0):
-    """Rows: diseases (zero-shot ones drawn from their profile terms by composition); columns: seeds."""
-    from ..sampling import generate, zero_shot_terms
+    """Rows: diseases (zero-shot ones drawn from their profile terms, one joint concept); columns: seeds."""
+    from ..sampling import generate, zero_shot_request
 
     names = names or {}
     fig, axes = plt.subplots(len(diseases), n, figsize=(1.3 * n + 2.2, 1.35 * len(diseases)), squeeze=False)
     total = 0
     for row, d in enumerate(diseases):
         if d in zero_shot:
-            imgs = generate(model, terms=zero_shot_terms(model, d), age=age, severity=severity, n=n, seed=seed,
+            imgs = generate(model, terms=zero_shot_request(model, d, severity, n=n, seed=seed), age=age, severity=severity, n=n, seed=seed,
                             steps=steps, guidance=guidance)
         else:
             imgs = generate(model, disease=d, age=age, severity=severity, n=n, seed=seed, steps=steps, guidance=guidance)

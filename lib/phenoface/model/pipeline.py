@@ -19,10 +19,13 @@ from pathlib import Path
 import numpy as np
 
 from ..cohort.terms import TERM_IDS
+from ..conditioning import CONCEPTS
 from ..config import atomic_path, write_json
 from ..labels import UNAFFECTED
 from ..phenotypes.packaged import git_commit
-from .data import DiseaseTable, FaceDataModule, condition_arrays, profile_rows, tags_from_measurements
+from .data import (DiseaseTable, FaceDataModule, concat_conditions, condition_arrays, profile_rows,
+                   tags_from_measurements, unknown_disease_arrays)
+from .golden import check_golden
 from .store import REBUILD, check_fingerprint, fingerprint, load_model, save_model
 
 SHIPPED = Path(__file__).resolve().parents[1] / "assets" / "generator_quick"
@@ -37,6 +40,20 @@ class TrainingSet:
     table: object
     held_out: list = field(default_factory=list)
     tags: str = "measured"
+    # faces whose terms vary independently of any disease (renders; disease unknown): the UNet trains on them
+    # too, so a term token cannot lean on the disease that usually comes with it
+    extra_images: np.ndarray | None = None
+    extra_cond: dict | None = None
+
+    @property
+    def n_extra(self) -> int:
+        return 0 if self.extra_images is None else len(self.extra_images)
+
+    def unet_data(self) -> tuple[np.ndarray, dict]:
+        """(images, condition arrays) the UNet trains on: the cohort's faces, then the independent renders."""
+        if not self.n_extra:
+            return self.images, self.cond
+        return np.concatenate([self.images, self.extra_images]), concat_conditions(self.cond, self.extra_cond)
 
     def __len__(self):
         return len(self.images)
@@ -86,9 +103,12 @@ def swap_profiles(model, data_dir, source: str = "kg"):
     return replace(model, diseases=table, card={**model.card, "profiles": f"{source} (swapped in at inference)"})
 
 
-def training_set(data_dir, tags: str = "measured", zero_shot=(), split: str = "train") -> TrainingSet:
+def training_set(data_dir, tags: str = "measured", zero_shot=(), split: str = "train", independent_n: int = 0,
+                 seed: int = 0) -> TrainingSet:
     """The train split's faces with their conditions; ``zero_shot`` diseases' faces are left out (their
-    KG embedding and profile stay in the table: they are drawn from those alone)."""
+    KG embedding and profile stay in the table: they are drawn from those alone). ``independent_n`` renders of
+    new people whose terms vary independently (``cohort.independent``) join the UNet's data with the disease
+    unknown and their tags measured from pixels (or their truth with ``tags="true"``)."""
     from ..cohort import load_split
 
     if tags not in TAGS:
@@ -102,22 +122,34 @@ def training_set(data_dir, tags: str = "measured", zero_shot=(), split: str = "t
     keep = ~cohort.table["disease_id"].isin(list(zero_shot)).to_numpy()
     table = cohort.table[keep].reset_index(drop=True)
     images = cohort.images[keep]
+    ts = TrainingSet(images, condition_arrays(table, diseases, _tags(images, table, tags, data_dir)), diseases, table,
+                     list(zero_shot), tags)
+    if independent_n > 0:
+        from ..cohort.independent import render_independent
+
+        extra, extra_table = render_independent(int(independent_n), seed=seed + 4242, size=images.shape[1])
+        ts.extra_images = extra
+        ts.extra_cond = unknown_disease_arrays(extra_table, diseases.kg_dim, _tags(extra, extra_table, tags, data_dir))
+    return ts
+
+
+def _tags(images, table, tags: str, data_dir) -> np.ndarray:
     if tags == "measured":
         from ..phenotypes import measure_images
 
-        values = tags_from_measurements(measure_images(images, data_dir=data_dir))
-    else:
-        values = table[TERM_IDS].to_numpy(np.float32)
-    return TrainingSet(images, condition_arrays(table, diseases, values), diseases, table, list(zero_shot), tags)
+        return tags_from_measurements(measure_images(images, data_dir=data_dir))
+    return table[TERM_IDS].to_numpy(np.float32)
 
 
 def train_generator(ts: TrainingSet, out, work, size: str = "quick", image_size: int = 64, ae_steps: int = 3000,
                     unet_steps: int = 10000, batch_size: int = 64, lr: float = 1e-3, ae_lr: float = 2e-3,
                     prediction_type: str = "epsilon", seed: int = 0, devices="auto", num_nodes: int = 1,
                     strategy: str = "auto", precision: str = "auto", progress: bool = True, every: int = 250,
-                    sample_every: int = 1000, callbacks=(), params: dict | None = None, dtype=None) -> dict:
+                    sample_every: int = 1000, callbacks=(), params: dict | None = None, dtype=None,
+                    autoencoder_from=None) -> dict:
     """Train the autoencoder, then the UNet in its latent (both resumable from ``work``); write the model
-    folder ``out`` with its card. Returns the card."""
+    folder ``out`` with its card. Returns the card. ``autoencoder_from`` (a model folder) reuses that model's
+    autoencoder instead of training one (its configuration too)."""
     import torch
 
     from .autoencoder import AutoencoderModule
@@ -133,18 +165,30 @@ def train_generator(ts: TrainingSet, out, work, size: str = "quick", image_size:
     kw = dict(devices=devices, num_nodes=num_nodes, strategy=strategy, precision=precision, progress=progress, every=every)
     torch.manual_seed(seed)
     t0 = time.perf_counter()
-    ae = AutoencoderModule(vae_cfg, lr=ae_lr, total_steps=ae_steps)
-    r_ae = fit(ae, FaceDataModule(ts.images, ts.cond, key="image", batch_size=batch_size, seed=seed), work / "autoencoder",
-               {**base, "part": "autoencoder", "ae_lr": ae_lr}, ae_steps, **kw)
-    r_unet, dm = fit_unet(ae.vae.eval(), vae_cfg, unet_cfg, ts.images, ts.cond, ts.diseases, work / "unet",
+    if autoencoder_from:
+        source = load_model(autoencoder_from, check=False)
+        vae_cfg, vae = source.configs["autoencoder"], source.vae
+        r_ae = {**source.card.get("autoencoder", {}), "reused_from": str(autoencoder_from)}
+        ae_log = source.card.get("log", {}).get("autoencoder", {})
+    else:
+        ae = AutoencoderModule(vae_cfg, lr=ae_lr, total_steps=ae_steps)
+        r_ae = fit(ae, FaceDataModule(ts.images, ts.cond, key="image", batch_size=batch_size, seed=seed),
+                   work / "autoencoder", {**base, "part": "autoencoder", "ae_lr": ae_lr}, ae_steps, **kw)
+        vae, ae_log = ae.vae, None
+    images, cond = ts.unet_data()
+    r_unet, dm = fit_unet(vae.eval(), vae_cfg, unet_cfg, images, cond, ts.diseases, work / "unet",
                           {**base, "part": "unet", "lr": lr, "prediction_type": prediction_type}, unet_steps,
                           batch_size=batch_size, lr=lr, prediction_type=prediction_type, seed=seed, trainer_kw=kw,
                           callbacks=[SampleGrid(work / "samples", ts.diseases, image_size, every=sample_every), *callbacks])
-    card = {"source": "trained", "fingerprint": fingerprint(), "commit": git_commit(), "params": params or {},
-            "seed": seed, "tags": ts.tags, "zero_shot": list(ts.held_out), "faces": len(ts),
+    card = {"source": "trained", "fingerprint": fingerprint(dm.encoder.version), "commit": git_commit(),
+            "params": params or {}, "seed": seed, "tags": ts.tags, "zero_shot": list(ts.held_out), "faces": len(ts),
+            "independent_renders": ts.n_extra, "conditioning_format": dm.encoder.version,
+            "concepts": {"shares": {k: share for k, (_, share) in CONCEPTS.items()}, "views_trained": dm.concepts_seen()}
+            if dm.encoder.version >= 2 else {},
             "parameters": {"autoencoder": n_params(dm.vae), "unet": n_params(dm.unet), "conditioning": n_params(dm.encoder)},
             "autoencoder": r_ae, "unet": r_unet, "seconds": round(time.perf_counter() - t0, 1), "hardware": hardware(),
-            "log": {"autoencoder": _thin(read_log(work / "autoencoder")), "unet": _thin(read_log(work / "unet"))},
+            "log": {"autoencoder": ae_log if ae_log is not None else _thin(read_log(work / "autoencoder")),
+                    "unet": _thin(read_log(work / "unet"))},
             "figures": {}}
     if r_unet["rank"] == 0:
         save_model(out, dm, ts.diseases, card, image_size, dtype=dtype)
@@ -214,7 +258,8 @@ def install_shipped(out, source: Path = SHIPPED) -> dict:
         if f.is_file():
             with atomic_path(out / f.name) as tmp:
                 shutil.copyfile(f, tmp)
-    load_model(out)  # the copy loads (and its weights match its cards)
+    # the copy loads, and this code gives the outputs stored with the weights (a behavioural check)
+    check_golden(out, load_model(out))
     return {**card, "source": "shipped"}
 
 

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from .. import modelio
-from ..conditioning import ConditionEncoder
+from ..conditioning import CONCEPTS, ConditionEncoder
 from .diffusion import DiffusionModule
 from .store import KIND, ConditionedModel, load_conditioning, save_conditioning, write_card
 
@@ -92,6 +92,10 @@ class PromptedEncoder(nn.Module):
         self.encoder = encoder
         self.register_buffer("prompt", prompt.detach().clone())
 
+    @property
+    def version(self) -> int:
+        return self.encoder.version
+
     def forward(self, cond) -> torch.Tensor:
         tokens = self.encoder(cond)
         return torch.cat([self.prompt.to(tokens.dtype).expand(len(tokens), -1, -1), tokens], dim=1)
@@ -145,6 +149,7 @@ class SDLoraModule(DiffusionModule):
         self.hparams.latent_scale = float(self.vae.config.scaling_factor)
         self.hparams.prediction_type = self.noise_scheduler.config.prediction_type
         self.strict_loading = False  # resume checkpoints hold the trained weights only
+        self.register_buffer("concept_counts", torch.zeros(len(CONCEPTS), dtype=torch.long))
 
     def on_train_batch_end(self, *_):
         pass  # no EMA (see the class docstring)

@@ -20,6 +20,7 @@ from .pipeline import SHIPPED
 def main(argv=None) -> int:
     from ..config import load_params, repo_root, resolve
     from ..runner import run
+    from .golden import write_golden
     from .store import convert
 
     ap = argparse.ArgumentParser(prog="python -m phenoface.model.ship", description=__doc__.splitlines()[0])
@@ -40,6 +41,7 @@ def main(argv=None) -> int:
     params = load_params(a.profile)
     data_dir = resolve(params["DATA_DIR"], repo_root() / "notebooks")
     convert(data_dir / "model", a.out)
+    write_golden(a.out)  # on the fp16 weights as shipped: what an install must reproduce
     print(f"shipped: {a.out}")
     return 0
 

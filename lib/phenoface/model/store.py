@@ -9,14 +9,16 @@ hardware, wall time, the training log and the figures it reached)::
     conditioning.safetensors/.json  the ConditionEncoder and the disease table (KG embeddings, profiles)
     card.json
 
-The **fingerprint** hashes the cohort renderer and the model code: a model made by other code draws other
-faces or reads its weights differently, so :func:`check_fingerprint` refuses it, naming the command that
-remakes it.
+The **fingerprint** names what the weights' meaning depends on: the cohort renderer (its digest), the
+conditioning format the encoder was trained with, and :data:`MODEL_FORMAT` (pixel range, noise schedule,
+latent scaling: bumped when the code reads weights differently). A refactor that changes none of these keeps
+the checkpoint; :mod:`phenoface.model.golden` checks that the code still gives the outputs stored with it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,20 +31,26 @@ from .data import DiseaseTable
 KIND = "phenoface_diffusion"
 REBUILD = ("re-run notebook 05_train_conditioned_diffusion (./run_all.sh --only 05 --force; "
            "with TRAIN_MODEL: true it trains, otherwise it installs the shipped checkpoint)")
-# The code that decides what the weights mean: architecture, tokens, pixel range, noise schedule.
-MODEL_FILES = ("conditioning/__init__.py", "model/components.py", "model/autoencoder.py", "model/diffusion.py")
+MODEL_FORMAT = 1
 
 
-def fingerprint() -> str:
-    """sha256 over the renderer digest and the model code (line endings normalised)."""
+def fingerprint(conditioning_format: int | None = None) -> str:
+    """sha256 over the renderer digest, the conditioning format (default: the one this code trains) and
+    :data:`MODEL_FORMAT`."""
+    from ..conditioning import VERSION
     from ..phenotypes.packaged import renderer_digest
 
-    root = Path(__file__).resolve().parents[1]
-    h = hashlib.sha256(renderer_digest().encode())
-    for name in MODEL_FILES:
-        h.update(name.encode())
-        h.update((root / name).read_bytes().replace(b"\r\n", b"\n"))
+    fmt = VERSION if conditioning_format is None else int(conditioning_format)
+    h = hashlib.sha256(f"{renderer_digest()}|conditioning:{fmt}|model:{MODEL_FORMAT}".encode())
     return h.hexdigest()[:16]
+
+
+def conditioning_format(folder) -> int:
+    """The conditioning format a model folder was written with (1 where its card does not say)."""
+    path = Path(folder) / "conditioning.json"
+    if path.is_file():
+        return int(json.loads(path.read_text()).get("format", 1))
+    return 1
 
 
 class ModelMismatch(ValueError):
@@ -103,7 +111,8 @@ def save_conditioning(folder, encoder, diseases: DiseaseTable, dtype=None) -> No
     cond = {f"encoder.{k}": v for k, v in _state(encoder, dtype).items()}
     cond |= {"diseases.embedding": torch.as_tensor(diseases.embedding), "diseases.profile": torch.as_tensor(diseases.profile)}
     modelio.save_model(Path(folder) / "conditioning.safetensors", cond,
-                       {"kg_dim": int(diseases.kg_dim), "disease_ids": list(diseases.ids), "disease_names": diseases.names or {}},
+                       {"kg_dim": int(diseases.kg_dim), "disease_ids": list(diseases.ids), "disease_names": diseases.names or {},
+                        "format": int(getattr(encoder, "version", 1))},
                        kind=KIND + "/conditioning")
 
 
@@ -115,7 +124,7 @@ def write_card(folder, card: dict, noise_scheduler, image_size: int, latent_scal
 
 
 def check_fingerprint(card: dict, folder) -> None:
-    now = fingerprint()
+    now = fingerprint(conditioning_format(folder))
     if card.get("fingerprint") != now:
         raise ModelMismatch(f"{folder} was made by other code (fingerprint {card.get('fingerprint')}; this code is {now}): "
                             f"the renderer or the model changed, so its weights no longer fit. Retrain: {REBUILD}.")
@@ -165,7 +174,7 @@ def load_conditioning(folder, width: int, dtype=torch.float32):
     cond_t, cond_c = modelio.load_model(Path(folder) / "conditioning.safetensors", kind=f"{KIND}/conditioning",
                                         rebuild=REBUILD)
     enc_state = _cast({k[len("encoder."):]: v for k, v in cond_t.items() if k.startswith("encoder.")}, dtype)
-    encoder = ConditionEncoder(width, cond_c["kg_dim"], enc_state["term_text"])
+    encoder = ConditionEncoder(width, cond_c["kg_dim"], enc_state["term_text"], version=int(cond_c.get("format", 1)))
     encoder.load_state_dict(enc_state)
     diseases = DiseaseTable(cond_c["disease_ids"], torch.as_tensor(cond_t["diseases.embedding"]).float().numpy(),
                             torch.as_tensor(cond_t["diseases.profile"]).float().numpy(), cond_c.get("disease_names"))
@@ -173,7 +182,7 @@ def load_conditioning(folder, width: int, dtype=torch.float32):
 
 
 def convert(source, target, dtype=torch.float16, parts=("autoencoder", "unet", "conditioning"),
-            extras=("card.json", "training_samples.png")) -> Path:
+            extras=("card.json", "training_samples.png", "golden.json")) -> Path:
     """Copy a model folder's ``parts`` (and ``extras`` files) with floating-point tensors stored as ``dtype`` (the
     shipped checkpoints are fp16: half the size; :func:`load_model` casts back to float32). Cards and the
     fingerprint are kept."""

@@ -11,14 +11,14 @@ import pandas as pd
 
 from ..config import atomic_path
 from ..labels import UNAFFECTED
-from . import generate, zero_shot_terms
+from . import generate, zero_shot_request
 
 FOLDER = "generated"
 
 
 def generate_cohort(model, reference: pd.DataFrame, per_disease: int, zero_shot=(), seed: int = 0, steps: int = 25,
                     guidance: float = 3.0, scheduler: str = "dpm++", batch: int = 32, progress: bool = True,
-                    context_weight: float = 1.0):
+                    context_weight: float = 1.0, spacing: str = "trailing"):
     """(uint8 images, table) with ``per_disease`` faces for every disease of ``reference`` (a cohort table):
     age, sex and severity resampled from that disease's reference rows; zero-shot diseases drawn from their
     profile terms by composition (by name for the prompt baseline; the class baseline skips them: it has
@@ -38,7 +38,7 @@ def generate_cohort(model, reference: pd.DataFrame, per_disease: int, zero_shot=
         for start in range(0, per_disease, batch):
             part = pick.iloc[start:start + batch]
             kw = dict(age=part["age"].to_numpy(float), sex=part["sex"].to_numpy(), n=len(part), steps=steps,
-                      guidance=guidance, scheduler=scheduler, seed=seed * 100_003 + k * 1009 + start)
+                      guidance=guidance, scheduler=scheduler, seed=seed * 100_003 + k * 1009 + start, spacing=spacing)
             sev = part["severity"].to_numpy(float) if d != UNAFFECTED else np.zeros(len(part))
             t0 = time.perf_counter()
             method = getattr(model, "method", "profile")
@@ -49,8 +49,9 @@ def generate_cohort(model, reference: pd.DataFrame, per_disease: int, zero_shot=
             if d in zero_shot and method != "profile":
                 imgs = generate(model, disease=d, **kw)  # the prompt baseline's zero-shot: the disease's name alone
                 mode = "zero-shot (name)"
-            elif d in zero_shot:
-                imgs = generate(model, terms=zero_shot_terms(model, d), severity=np.clip(sev, 0, 1), **kw)
+            elif d in zero_shot:  # one joint concept: the profile's terms as this patient would express them
+                req = zero_shot_request(model, d, np.clip(sev, 0, 1), n=len(part), seed=kw["seed"])
+                imgs = generate(model, terms=req, severity=np.clip(sev, 0, 1), **kw)
                 mode = "zero-shot"
             else:
                 imgs = generate(model, disease=d, severity=np.clip(sev, 0, 1), **kw)
@@ -70,32 +71,57 @@ def load_generated(data_dir) -> tuple[np.ndarray, pd.DataFrame]:
     return load_arrays(data_dir, "faces")
 
 
+def trained_severity_range(disease: str, age: float) -> tuple[float, float]:
+    """The severities the cohort draws for ``disease`` at ``age`` (its course times the per-patient factor): what a
+    severity series should span, since the model never saw the rest. (0, 1) for a disease without a course."""
+    from ..cohort import SEVERITY_FACTOR, severity_course
+    from ..cohort.diseases import COURSE
+
+    if disease not in COURSE:
+        return 0.0, 1.0
+    c = float(severity_course(disease, age))
+    return round(SEVERITY_FACTOR[0] * c, 4), round(SEVERITY_FACTOR[1] * c, 4)
+
+
+def series_values(kind: str, target: str, levels, age: float) -> np.ndarray:
+    """What a series asks for at each level: a severity series spans the trained range at ``age`` (level 0 its
+    low end, 1 its high end); a term series the intensity itself."""
+    levels = np.asarray(levels, float)
+    if kind == "severity":
+        lo, hi = trained_severity_range(target, age)
+        return lo + levels * (hi - lo)
+    return levels
+
+
 def series(model, requests: dict, levels, seeds, age: float = 8.0, sex: str = "F", steps: int = 25,
            guidance: float = 3.0, scheduler: str = "dpm++"):
     """Controlled series: for each request (label -> (kind, id)), each seed, the same noise at every level.
-    ``kind`` "severity": ``disease`` at severity = level; "term": that term alone at intensity = level (0 = no
-    term). Returns (images, table with label, kind, target, level, seed, series)."""
+    ``kind`` "severity": ``disease`` across its trained severity range at ``age`` (:func:`series_values`);
+    "term": that term alone at intensity = level (0 = stated absent). Returns (images, table with label, kind,
+    target, level, value (what was asked), seed, series)."""
     levels = np.asarray(levels, float)
     images = []
     kw = dict(age=age, sex=sex, n=len(levels), steps=steps, guidance=guidance, scheduler=scheduler, shared_noise=True)
     for label, (kind, target) in requests.items():
         for s in seeds:
             if kind == "severity":
-                imgs = generate(model, disease=target, severity=levels, seed=s, **kw)
+                imgs = generate(model, disease=target, severity=series_values(kind, target, levels, age), seed=s, **kw)
             elif kind == "term":
                 imgs = generate(model, terms={target: levels}, seed=s, **kw)
             else:
                 raise ValueError(f"unknown series kind {kind!r} (severity | term)")
             images.append(imgs)
-    return np.concatenate(images), series_table(requests, levels, seeds)
+    return np.concatenate(images), series_table(requests, levels, seeds, age)
 
 
-def series_table(requests: dict, levels, seeds) -> pd.DataFrame:
+def series_table(requests: dict, levels, seeds, age: float = 8.0) -> pd.DataFrame:
     """The table :func:`series` returns for these requests, in its row order (request, seed, level): also what
     ``evaluation.generated.rendered_series`` renders from."""
-    return pd.DataFrame([{"label": label, "kind": kind, "target": target, "level": float(v), "seed": s,
-                          "series": f"{label}|{s}"}
-                         for label, (kind, target) in requests.items() for s in seeds for v in levels])
+    levels = np.asarray(levels, float)
+    return pd.DataFrame([{"label": label, "kind": kind, "target": target, "level": float(v), "value": float(x),
+                          "seed": s, "series": f"{label}|{s}"}
+                         for label, (kind, target) in requests.items() for s in seeds
+                         for v, x in zip(levels, series_values(kind, target, levels, age))])
 
 
 def zero_shot_pairs(model, disease: str, n: int, seed: int = 0, age: float = 8.0, steps: int = 25,
@@ -106,7 +132,7 @@ def zero_shot_pairs(model, disease: str, n: int, seed: int = 0, age: float = 8.0
     ages = np.clip(rng.normal(age, 3.0, n), 1.0, 60.0)
     sexes = np.where(rng.random(n) < 0.5, "F", "M")
     kw = dict(age=ages, sex=sexes, n=n, seed=seed, steps=steps, guidance=guidance, scheduler=scheduler)
-    drawn = generate(model, terms=zero_shot_terms(model, disease), **kw)
+    drawn = generate(model, terms=zero_shot_request(model, disease, 1.0, n=n, seed=seed), **kw)
     control = generate(model, disease=UNAFFECTED, **kw)
     table = pd.DataFrame({"disease_id": disease, "age": ages, "sex": sexes})
     return drawn, control, table
