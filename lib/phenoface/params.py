@@ -220,10 +220,32 @@ def resolve_param_path(value: str, base: Path) -> Path:
     return p if p.is_absolute() else (base / p)
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that a key given twice in one mapping is an error: YAML says keys are
+    unique, but PyYAML silently keeps the last one, so ``SEED: 7`` appended to a profile would win unnoticed."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while reading a mapping", node.start_mark,
+                    f"found {key!r} twice (first on line {seen[key] + 1}): each parameter may be given only once",
+                    key_node.start_mark)
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_profile(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     try:
-        params = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ParameterError(f"{path} is not UTF-8 text (byte {err.start}: {err.reason}); save the profile as "
+                             "UTF-8 (plain ASCII is fine)") from None
+    try:
+        params = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506  a SafeLoader subclass
     except yaml.YAMLError as err:
         raise ParameterError(f"{path} is not valid YAML: {err}") from None
     if not isinstance(params, dict):
