@@ -91,6 +91,49 @@ def test_resume_from_last_checkpoint(tmp_path):
     assert steps[0] < 4 <= steps[-1]
 
 
+class _Payload:
+    """What a planted checkpoint carries: unpickling it runs code (here: writes a marker file)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (exec, (f"open({self.marker!r}, 'w').write('ran')",))
+
+
+def test_a_planted_checkpoint_is_refused_and_never_run(tmp_path, monkeypatch):
+    """Resume state is read weights-only, even with TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD set; the refusal names the
+    file and how to start over, and never suggests weights_only=False."""
+    from phenoface.model.autoencoder import AutoencoderModule
+    from phenoface.model.components import autoencoder_config, size_config
+    from phenoface.model.data import FaceDataModule
+    from phenoface.model.pipeline import choose_weights
+    from phenoface.model.train import UnsafeCheckpoint, fit
+
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    marker = tmp_path / "payload_ran"
+    run = tmp_path / "run"
+    run.mkdir()
+    torch.save({"state_dict": {}, "global_step": 4, "note": _Payload(marker)}, run / "last.ckpt")
+    images = np.random.default_rng(0).integers(0, 255, (8, 16, 16, 3), dtype=np.uint8)
+    data = FaceDataModule(images, {"age": np.zeros(8, np.float32)}, key="image", batch_size=4)
+    module = AutoencoderModule(autoencoder_config(size_config("tiny"), 16), total_steps=8)
+    with pytest.raises(UnsafeCheckpoint) as err:
+        fit(module, data, run, {"seed": 0}, 6, progress=False, every=1, accelerator="cpu", devices=1)
+    message = str(err.value)
+    assert str(run / "last.ckpt") in message and f"delete {run}" in message and "notebook 05" in message
+    assert "weights_only=False" not in message and "exec" in message  # what it would have run
+    work = tmp_path / "work"
+    (work / "unet").mkdir(parents=True)
+    (work / "unet" / "last.ckpt").write_bytes((run / "last.ckpt").read_bytes())
+    with pytest.raises(UnsafeCheckpoint, match=str(work / "unet" / "last.ckpt")):
+        choose_weights(tmp_path / "model", work, tmp_path / "data")
+    (run / "last.ckpt").write_bytes(b"not a checkpoint")
+    with pytest.raises(UnsafeCheckpoint, match="last.ckpt: it is not training state"):
+        fit(module, data, run, {"seed": 0}, 6, progress=False, every=1, accelerator="cpu", devices=1)
+    assert not marker.exists()
+
+
 def test_nan_loss_stops_with_a_message():
     from phenoface.conditioning import term_text_embeddings
     from phenoface.model.components import autoencoder_config, size_config, unet_config
