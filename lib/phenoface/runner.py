@@ -30,7 +30,7 @@ from typing import Iterator
 
 from .config import atomic_path, clean_partials, is_partial, params_path, repo_root, write_json
 from .params import BY_NAME, ParameterError, coerce_overrides, read_profile, resolve_param_path, validate
-from .report import build_index, read_status, reports_dir
+from .report import build_index, read_status, recorded_reports_dir
 
 DEFAULT_TIMEOUT = {"smoke": 600, "quick": 1800, "full": 6 * 3600}
 _SECRET_ENV = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD)", re.I)
@@ -119,6 +119,37 @@ def artifacts_intact(folder: Path, recorded: dict[str, list[int]]) -> bool:
         if st.st_size != size or st.st_mtime_ns != mtime_ns:
             return False
     return True
+
+
+def step_outputs(out_root: Path, stem: str) -> list[Path]:
+    """What a step leaves in the reports folder: its executed and rendered notebook, slides, metrics, status
+    and every file under ``figures/<stem>/``."""
+    named = [out_root / f"{stem}.ipynb", out_root / f"{stem}.html", out_root / f"{stem}.slides.html",
+             out_root / "metrics" / f"{stem}.json", out_root / "status" / f"{stem}.json"]
+    figures = out_root / "figures" / stem
+    found = sorted(p for p in figures.rglob("*") if p.is_file()) if figures.is_dir() else []
+    return [p for p in named if p.is_file()] + [p for p in found if not is_partial(p)]
+
+
+def report_files(out_root: Path, stem: str) -> dict[str, list[int]]:
+    """``step_outputs`` as relative path -> [size, mtime_ns]: what the runner records after a step and compares
+    before it skips one, so a file it did not write (a notebook run by hand, a stale figure) is never taken
+    for its own."""
+    out = {}
+    for path in step_outputs(out_root, stem):
+        st = path.stat()
+        out[path.relative_to(out_root).as_posix()] = [st.st_size, st.st_mtime_ns]
+    return out
+
+
+def clear_step_outputs(out_root: Path, stem: str) -> None:
+    """Remove what the step's previous run left in the reports folder, so what is there afterwards is what this
+    run wrote: a figure the previous run drew (a patient photo, say) and this one does not, is gone."""
+    import shutil
+
+    for path in step_outputs(out_root, stem):
+        path.unlink(missing_ok=True)
+    shutil.rmtree(out_root / "figures" / stem, ignore_errors=True)
 
 
 def _digest(obj) -> str:
@@ -273,7 +304,7 @@ def run(profile: str = "quick", only: list[str] | None = None, force: bool = Fal
     all_nbs = notebooks(notebook_dir)
     chosen = set(select(all_nbs, only))
     name = str(params.get("PROFILE", params_file.stem))
-    out_root = reports_dir(reports)
+    out_root = Path(reports).resolve() if reports else recorded_reports_dir()
     out_root.mkdir(parents=True, exist_ok=True)
     data_dir = resolve_param_path(str(params["DATA_DIR"]), notebook_dir).resolve()
     log_path = out_root / "run.json"
@@ -316,6 +347,7 @@ def _run_step(nb: Path, previous: dict, fp: str, params_file: Path, out_root: Pa
     with step_lock(out_root, nb.stem):
         if (not force and previous.get("status") == "ok" and previous.get("fingerprint") == fp
                 and executed.is_file() and (rendered.is_file() or not html)
+                and report_files(out_root, nb.stem) == previous.get("reports")
                 and artifacts_intact(data_dir, previous.get("artifacts", {}))):
             print(f"[phenoface] {nb.stem}: inputs, parameters and artifacts unchanged, skipped (use --force to rerun)")
             return previous
@@ -324,8 +356,7 @@ def _run_step(nb: Path, previous: dict, fp: str, params_file: Path, out_root: Pa
               f"{why.get(previous.get('status'), '')}", flush=True)
         for folder in (out_root, data_dir):
             clean_partials(folder)  # left by a killed earlier run
-        status_file = out_root / "status" / f"{nb.stem}.json"
-        status_file.unlink(missing_ok=True)
+        clear_step_outputs(out_root, nb.stem)
         start = time.time()
         update_log(log_path, profile, nb.stem, {"status": "running", "fingerprint": fp, "pid": os.getpid(),
                                                 "started": start})
@@ -343,7 +374,8 @@ def _run_step(nb: Path, previous: dict, fp: str, params_file: Path, out_root: Pa
         else:
             said = read_status(nb.stem, out_root / "status")
             status = "degraded" if said.get("status") == "degraded" else "ok"
-            record.update(status=status, seconds=time.time() - start, artifacts=artifacts_since(data_dir, start))
+            record.update(status=status, seconds=time.time() - start, artifacts=artifacts_since(data_dir, start),
+                          reports=report_files(out_root, nb.stem))
             if status == "degraded":
                 record["reasons"] = said.get("reasons", [])
                 print(f"[phenoface] {nb.stem}: DEGRADED in {record['seconds']:.0f} s (it will rerun next time): "
