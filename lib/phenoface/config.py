@@ -34,6 +34,17 @@ def repo_root() -> Path:
     return _checkout_above(cwd) or _checkout_above(Path(__file__).resolve().parent) or cwd
 
 
+def git_commit() -> str:
+    """The checkout's short commit ('' outside git): recorded on model cards and the index."""
+    import subprocess
+
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              cwd=Path(__file__).parent, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
 def params_path(profile: str | os.PathLike, folder: Path | None = None) -> Path:
     """``<folder>/<profile>.yaml`` for a name (``folder`` defaults to ``notebooks/params``), or the file itself
     for a path to a YAML file, so users can keep profiles of their own."""

@@ -169,13 +169,16 @@ def _run_header(root: Path, run_log: dict, stems) -> list[str]:
             break
         except (OSError, ValueError, KeyError):
             continue
+    from importlib.metadata import PackageNotFoundError, version
+
+    from .config import git_commit
+
     versions = {"python": platform.python_version()}
-    for mod in ("torch", "diffusers", "lightning"):
-        try:
-            versions[mod] = __import__(mod).__version__
-        except Exception:  # noqa: BLE001 - a version line is optional
+    for dist in ("torch", "diffusers", "lightning"):
+        try:  # from the installed metadata: importing torch and lightning to ask took seconds
+            versions[dist] = version(dist)
+        except PackageNotFoundError:
             pass
-    from .phenotypes.packaged import git_commit
 
     ran = [s for s, v in run_log.get("steps", {}).items() if v.get("status")]
     out = ["<section id='summary'><h2>What was run</h2><p>",
