@@ -208,6 +208,7 @@ def test_llm_endpoint_is_part_of_the_llm_step_fingerprint(monkeypatch, tmp_path)
     ("LLM_THRESHOLD: 1.5", ["LLM_THRESHOLD", "out of range"]),
     ("LLM_BASE_URL: localhost:8000", ["LLM_BASE_URL", "http(s)://"]),
     ("PRIMEKG_PATH: /no/such/kg.csv", ["PRIMEKG_PATH", "does not exist"]),
+    ("SD_MODEL_PATH: /no/such/stable-diffusion", ["SD_MODEL_PATH", "does not exist"]),
     ("REAL_PHOTOS: celeba\nRAW_DIR: /no/such/raw", ["RAW_DIR", "REAL_PHOTOS=celeba"]),
     ("SHOW_REAL_PATIENTS: yes please", ["SHOW_REAL_PATIENTS", "true or false"]),
 ])

@@ -170,7 +170,7 @@ PARAMS: tuple[Param, ...] = (
        ("05",)),
     _p("MODEL_SIZE", "choice", "generator size (autoencoder + UNet widths)", ("05",), choices=("quick", "tiny")),
     _p("SD_MODEL_PATH", "path", "a local Stable Diffusion 1.5 / 2.x folder (diffusers layout, safetensors): "
-       "TRAIN_MODEL fine-tunes LoRA + the condition tokens on it; empty: the small model", ("05",)),
+       "TRAIN_MODEL fine-tunes LoRA + the condition tokens on it; empty: the small model", ("05",), must_exist=True),
     _p("LORA_RANK", "int", "LoRA rank on the UNet's attention projections (SD_MODEL_PATH)", ("05",), low=1, high=1024),
     _p("AE_STEPS", "int", "autoencoder training steps (TRAIN_MODEL)", ("05",), low=1, high=10_000_000),
     _p("UNET_STEPS", "int", "UNet training steps (TRAIN_MODEL; the baselines' budget too)", ("01", "05"), low=1,
