@@ -53,9 +53,21 @@ def test_fingerprint_mismatch_is_refused(trained, tmp_path):
     assert load_model(folder, check=False).image_size == 32
 
 
-def test_missing_or_pickled_model_is_refused(tmp_path):
-    with pytest.raises(FileNotFoundError, match="notebook 05"):
+def test_missing_or_pickled_model_is_refused(tmp_path, monkeypatch):
+    # a wrong path: the message says so and names what a model folder is, never "rerun 05" (which would not help)
+    with pytest.raises(FileNotFoundError, match="the folder does not exist. Check the path") as err:
         load_model(tmp_path / "nowhere")
+    assert "re-run" not in str(err.value) and "<DATA_DIR>/model" in str(err.value)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError, match=rf"a relative path is taken from {tmp_path}"):
+        load_model("data/processed/quick/model")
+    (tmp_path / "photos").mkdir()
+    with pytest.raises(FileNotFoundError, match="holds no card.json, so it is no model folder"):
+        load_model(tmp_path / "photos")
+    # a DATA_DIR whose notebook 05 has not run yet: rerunning 05 is the fix
+    (tmp_path / "data" / "cohort").mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match=r"card.json missing\): re-run notebook 05"):
+        load_model(tmp_path / "data" / "model")
     (tmp_path / "m").mkdir()
     (tmp_path / "m" / "card.json").write_text(json.dumps({"kind": "phenoface_diffusion", "fingerprint": "x"}))
     torch.save({"a": torch.zeros(1)}, tmp_path / "m" / "unet.pt")
