@@ -276,6 +276,30 @@ def _cli(project, *args, **kw):
 
 
 @pytest.mark.slow
+def test_a_step_waits_while_another_run_reads_what_it_writes(project):
+    """01_b of another run on the same DATA_DIR is reading 00_a's artifacts: a run of 00_a waits, writes nothing
+    meanwhile, and goes on once the reader is done."""
+    data = project / "data" / "processed" / "smoke"
+    stems = [p.stem for p in runner.notebooks(project / "notebooks")]
+    with runner.data_locks(data, stems, "01_b"):
+        proc = _cli(project, "--profile", "smoke", "--only", "00", "--no-html")
+        waiting = proc.stderr.readline()  # blocks until the runner says why it waits
+        assert "00_a: waiting until 01_b (PID" in waiting and "it reads what this step writes" in waiting, waiting
+        assert not (data / "a.txt").exists() and proc.poll() is None
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert "00_a: done" in out and (data / "a.txt").read_text() == "a"
+    log = json.loads((project / "reports" / "run.json").read_text())
+    assert not any(a.startswith(".locks") for a in log["steps"]["00_a"]["artifacts"])  # locks are no artifacts
+    # and the other way round: a step waits while an earlier step it reads from is being rewritten
+    with runner.data_locks(data, stems, "00_a"):
+        proc = _cli(project, "--profile", "smoke", "--only", "01", "--no-html", "--force")
+        waiting = proc.stderr.readline()
+        assert "01_b: waiting until 00_a (PID" in waiting and "this step reads what 00_a writes" in waiting, waiting
+    assert proc.wait(timeout=300) == 0
+
+
+@pytest.mark.slow
 def test_parallel_steps_keep_every_record(project):
     procs = [_cli(project, "--profile", "smoke", "--only", stem, "--no-html") for stem in ("00", "01")]
     outs = [p.communicate(timeout=300) for p in procs]
