@@ -175,7 +175,7 @@ def _run_header(root: Path, run_log: dict, stems) -> list[str]:
 
     versions = {"python": platform.python_version()}
     for dist in ("torch", "diffusers", "lightning"):
-        try:  # from the installed metadata: importing torch and lightning to ask took seconds
+        try:  # the installed metadata: importing these only to read a version costs seconds on every rerun
             versions[dist] = version(dist)
         except PackageNotFoundError:
             pass
