@@ -57,3 +57,20 @@ def test_second_clone_runs_itself_with_the_first_clones_environment(tmp_path):
     assert json.loads((clone / "reports" / "run.json").read_text())["steps"]["00_where"]["status"] == "ok"
     assert {name: _snapshot(ROOT / name) for name in ("reports", "notebooks")} == before, \
         "the first clone's notebooks and reports were touched"
+
+
+def test_papermill_in_a_second_clone_writes_that_clone(tmp_path):
+    """papermill run by hand in a second clone's notebooks/, with this checkout's package (its editable install,
+    here PYTHONPATH): the notebook writes the second clone's reports (apart from recorded runs), never this one's."""
+    clone = _second_clone(tmp_path / "clone")
+    before = _snapshot(ROOT / "reports")
+    env = {k: v for k, v in os.environ.items() if k not in ("PHENOFACE_ROOT", "PHENOFACE_REPORTS")}
+    env["PYTHONPATH"] = str(ROOT / "lib")
+    proc = subprocess.run([sys.executable, "-m", "papermill", "00_where.ipynb", str(tmp_path / "out.ipynb"),
+                           "-k", "python3"], cwd=clone / "notebooks", env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    metrics = json.loads((clone / "reports" / "interactive" / "metrics" / "00_where.json").read_text())
+    assert Path(metrics["package"]).resolve().is_relative_to(ROOT / "lib")  # the other checkout's code ...
+    assert Path(metrics["root"]).resolve() == clone.resolve()  # ... writes the checkout it runs in
+    assert _snapshot(ROOT / "reports") == before, "the package's own checkout was written to"

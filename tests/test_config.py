@@ -1,5 +1,6 @@
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -56,3 +57,26 @@ def test_seed_everything_is_deterministic():
     assert np.array_equal(a, b)
     with pytest.raises(ValueError, match="SEED"):
         config.seed_everything(-1)
+
+
+def test_repo_root_is_the_checkout_a_notebook_runs_in(tmp_path, monkeypatch):
+    """Without PHENOFACE_ROOT (a notebook run by hand), the checkout the current directory is in decides, not the
+    checkout whose editable install supplies the package; outside any checkout, the package's own checkout."""
+    from phenoface.report import recorded_reports_dir, reports_dir
+
+    second = tmp_path / "second"
+    (second / "notebooks").mkdir(parents=True)
+    (second / "run_all.sh").write_text("#!/bin/sh\n")
+    monkeypatch.delenv("PHENOFACE_ROOT", raising=False)
+    monkeypatch.delenv("PHENOFACE_REPORTS", raising=False)
+    monkeypatch.chdir(second / "notebooks")
+    assert config.repo_root() == second.resolve()
+    assert reports_dir() == second.resolve() / "reports" / "interactive"
+    assert recorded_reports_dir() == second.resolve() / "reports"
+    monkeypatch.setenv("PHENOFACE_REPORTS", str(tmp_path / "r"))  # what the runner sets for its notebooks
+    assert reports_dir() == recorded_reports_dir() == (tmp_path / "r").resolve()
+    monkeypatch.chdir(tmp_path)
+    package_checkout = Path(config.__file__).resolve().parents[2]
+    assert config.repo_root() == package_checkout
+    monkeypatch.setenv("PHENOFACE_ROOT", str(second))
+    assert config.repo_root() == second.resolve()

@@ -110,3 +110,35 @@ def test_packaged_photos():
     ds = load_dataset("packaged", size=64)
     assert len(ds) == 2 and ds.report["kept"] == 2
     assert ds.images.shape == (2, 64, 64, 3)
+
+
+def test_16_bit_greyscale_photo_keeps_its_face(tmp_path):
+    from skimage.color import rgb2gray
+
+    from phenoface.datasets.base import read_rgb
+
+    root = tmp_path / "dsf"
+    (root / "Down_Syndrome").mkdir(parents=True)
+    grey16 = np.round(rgb2gray(_faces()[0]) * 65535).astype(np.uint16)
+    Image.fromarray(grey16).save(root / "Down_Syndrome" / "grey16.png")
+    with Image.open(root / "Down_Syndrome" / "grey16.png") as im:
+        assert im.mode.startswith("I")  # a genuine 16-bit PNG, which Pillow's convert("RGB") clips to white
+    rgb = read_rgb(root / "Down_Syndrome" / "grey16.png")
+    assert rgb.dtype == np.uint8 and rgb.shape == grey16.shape + (3,)
+    assert np.abs(rgb[..., 0].astype(int) - np.round(grey16 / 257)).max() <= 1  # scaled, not clipped
+    ds = load_dataset("disease_faces", root=root)
+    assert ds.report["kept"] == 1 and not ds.report["skipped_no_face"]
+
+
+def test_an_image_too_large_to_decode_is_skipped_and_named(tmp_path, monkeypatch):
+    """An image past Pillow's decompression-bomb limit is skipped like an unreadable file, beside good photos.
+    The limit is lowered so the test need not write a 15000 x 15000 file."""
+    root = tmp_path / "dsf"
+    _write_images(root / "Down_Syndrome", corrupt=False, blank=False)
+    Image.fromarray(np.zeros((500, 500, 3), np.uint8)).save(root / "Down_Syndrome" / "huge.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 300 * 300)  # the faces fit; over twice this is an error
+    ds = load_dataset("disease_faces", root=root)
+    assert ds.report["kept"] == 2
+    assert [p.split("/")[-1] for p in ds.report["skipped_corrupt"]] == ["huge.png"]
+    assert "huge.png: too large to decode safely" in ds.report["bad_images"][0]
+    assert "1 unreadable skipped" in ds.summary() and "huge.png" in ds.summary()

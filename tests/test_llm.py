@@ -314,19 +314,18 @@ def test_malformed_features_are_counted_not_degraded(fake, tmp_path):
 def test_elicitation_stops_on_a_broken_endpoint_and_keeps_what_it_has(fake, tmp_path, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     diseases = {"OMIM:190685": "Down syndrome", "OMIM:1": "Other syndrome"}
-    # disease 1 / child answered in an earlier run: in the cache
-    warm = fake([GOOD])
-    elicit_features(open_llm(warm.url, "fake-model", cache_dir=tmp_path), {"OMIM:1": "Other syndrome"}, ["child"])
-    ep = fake([GOOD], default={"status": 500, "body": "boom", "headers": FAST})
+    # disease 1 / child answered by the same endpoint in an earlier run: in the cache
+    ep = fake([GOOD, GOOD], default={"status": 500, "body": "boom", "headers": FAST})
+    elicit_features(open_llm(ep.url, "fake-model", cache_dir=tmp_path), {"OMIM:1": "Other syndrome"}, ["child"])
     llm = open_llm(ep.url, "fake-model", cache_dir=tmp_path, max_retries=1)
     replies, claims = elicit_features(llm, diseases, ["child", "adult"], retries=1)
     assert list(replies["status"]) == ["ok", "unavailable", "ok", "skipped"]
     assert list(replies["cached"].fillna(False)) == [False, False, True, False]
     assert list(replies["problem"].fillna(""))[1:] == ["HTTP 500", "", "not asked: the LLM endpoint had failed"]
     assert len(claims) == 4 and set(claims["disease_id"]) == set(diseases)  # what came before (and the cache) kept
-    assert len(ep.requests) == 1 + 2  # one answer, then one request with one retry; nothing after
+    assert len(ep.requests) == 1 + 1 + 2  # the earlier run; one answer, then one request with one retry; nothing after
     neg_replies, items = mine_negatives(llm, diseases, {})
-    assert list(neg_replies["status"]) == ["skipped", "skipped"] and items.empty and len(ep.requests) == 3
+    assert list(neg_replies["status"]) == ["skipped", "skipped"] and items.empty and len(ep.requests) == 4
     import pandas as pd
 
     out = elicitation_outcome(llm, pd.concat([replies, neg_replies], ignore_index=True))
@@ -343,6 +342,48 @@ def test_elicitation_stops_on_a_broken_endpoint_and_keeps_what_it_has(fake, tmp_
 
     record_status("03_llm_profiles", out["status"], reasons=out["reasons"], status_dir=tmp_path / "status")
     assert read_status("03_llm_profiles", tmp_path / "status") == {"status": "degraded", "reasons": out["reasons"]}
+
+
+@pytest.mark.parametrize("answer", [
+    None,  # nothing listens there
+    {"status": 501, "body": "<html><body>Not Implemented</body></html>", "ctype": "text/html"},
+    {"status": 500, "body": "upstream crashed", "ctype": "text/plain", "headers": FAST},
+    {"status": 401, "body": json.dumps({"error": {"message": "bad key"}})},
+])
+def test_every_request_failing_leaves_a_complete_reply_table(answer, fake, tmp_path):
+    """Notebook 03 reads the reply table's timing columns after a run in which every request failed: they exist
+    (empty), nothing was answered fresh, and the step is degraded, not failed."""
+    import math
+
+    import pandas as pd
+
+    from phenoface.llm.elicit import REPLY_COLUMNS, reply_speed
+
+    url = "http://127.0.0.1:9/v1" if answer is None else fake([], default=answer).url
+    llm = open_llm(url, "m", cache_dir=tmp_path, max_retries=0, timeout=5)
+    diseases = {"OMIM:190685": "Down syndrome", "OMIM:1": "Other syndrome"}
+    replies, claims = elicit_features(llm, diseases, ["child", "adult"], retries=1)
+    neg_replies, items = mine_negatives(llm, diseases, {})
+    all_replies = pd.concat([replies, neg_replies], ignore_index=True)
+    assert list(all_replies.columns) == REPLY_COLUMNS and claims.empty and items.empty
+    assert all_replies["reply"].isna().all() and not all_replies["cached"].any()
+    speed = reply_speed(all_replies)
+    assert speed["fresh"] == 0 and speed["seconds"] == 0 and math.isnan(speed["tokens_per_s"])
+    out = elicitation_outcome(llm, all_replies)
+    assert out["status"] == "degraded" and out["counts"]["llm_prompts_not_asked"] == 5
+    assert math.isnan(reply_speed(pd.DataFrame())["tokens_per_s"])  # LLM_NEGATIVES off, nothing asked
+
+
+def test_reply_speed_counts_only_fresh_replies(fake, tmp_path):
+    from phenoface.llm.elicit import reply_speed
+
+    ep = fake([], default=GOOD)
+    elicit_features(open_llm(ep.url, "fake-model", cache_dir=tmp_path), {"OMIM:1": "Other"}, ["child"])
+    llm = open_llm(ep.url, "fake-model", cache_dir=tmp_path)
+    replies, _ = elicit_features(llm, {"OMIM:1": "Other", "OMIM:190685": "Down syndrome"}, ["child"])
+    assert list(replies["cached"]) == [True, False]
+    speed = reply_speed(replies)
+    assert speed["fresh"] == 1 and speed["completion_tokens"] == 5 and speed["tokens_per_s"] > 0
 
 
 def test_elicitation_outcome_ok_when_every_prompt_is_answered(fake, tmp_path):
@@ -398,6 +439,49 @@ def test_cache_key_depends_on_model_prompt_and_params(tmp_path):
     (tmp_path / k[:2]).mkdir()
     (tmp_path / k[:2] / f"{k}.json").write_text("{torn")
     assert c.get(k) is None  # corrupt entries are ignored
+
+
+def test_an_echoed_key_is_never_cached_saved_or_read_back(fake, tmp_path, monkeypatch):
+    """A server that echoes the Authorization header in its reply: the key is scrubbed before the reply is cached
+    or handed on, and a later run without the key (which cannot know what to look for) reads no key either."""
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    echo = json.dumps({"features": [{"feature": "wide-set eyes (sent {auth})", "typical": "common"}]})
+    ep = fake([], default=echo)
+    llm = open_llm(ep.url, "fake-model", cache_dir=tmp_path / "cache")
+    replies, claims = elicit_features(llm, {"OMIM:190685": "Down syndrome"}, ["child"])
+    assert ep.requests[0]["auth"] == f"Bearer {KEY}"  # the server did get (and echo) the key
+    assert replies["reply"].notna().all() and len(claims) == 1
+    for text in [*replies["reply"], *claims["phrase"], replies.to_csv(), claims.to_csv()]:
+        assert KEY not in text and "sk-test" not in text, text
+    stored = [f.read_text() for f in (tmp_path / "cache").rglob("*.json")]
+    assert stored and not any(KEY in t or "sk-test" in t for t in stored)
+
+    monkeypatch.delenv("OPENAI_API_KEY")
+    again, _ = elicit_features(open_llm(ep.url, "fake-model", cache_dir=tmp_path / "cache"),
+                               {"OMIM:190685": "Down syndrome"}, ["child"])
+    assert again["cached"].all() and not any(KEY in t for t in again["reply"]) and len(ep.requests) == 1
+    # an entry stored unscrubbed (by an older version) is scrubbed when read, key or no key in the environment
+    entry = next((tmp_path / "cache").rglob("*.json"))
+    entry.write_text(entry.read_text().replace("<hidden>", KEY))
+    third, _ = elicit_features(open_llm(ep.url, "fake-model", cache_dir=tmp_path / "cache"),
+                               {"OMIM:190685": "Down syndrome"}, ["child"])
+    assert third["cached"].all() and not any("sk-test" in t for t in third["reply"])
+
+
+def test_reply_cache_is_per_endpoint(fake, tmp_path):
+    """Two servers with a model of the same name: one's cached replies are never served for the other."""
+    first = fake([], default=GOOD)
+    other_reply = json.dumps({"features": [{"feature": "a long face", "typical": "common"}]})
+    second = fake([], default=other_reply)
+    asked = ({"OMIM:190685": "Down syndrome"}, ["child"])
+    elicit_features(open_llm(first.url, "m", cache_dir=tmp_path), *asked)
+    replies, claims = elicit_features(open_llm(second.url, "m", cache_dir=tmp_path), *asked)
+    assert not replies["cached"].any() and list(claims["phrase"]) == ["a long face"] and len(second.requests) == 1
+    replies, _ = elicit_features(open_llm(first.url, "m", cache_dir=tmp_path), *asked)
+    assert replies["cached"].all() and len(first.requests) == 1
+    m, p = feature_messages("X", "child"), {"temperature": 0.0, "seed": 0, "max_tokens": 32}
+    assert cache_key("m", m, p, first.url) != cache_key("m", m, p, second.url)
+    assert cache_key("m", m, p, "") == cache_key("m", m, p)  # the embedded server's entries keep their names
 
 
 # -- grounding -------------------------------------------------------------------------------------------

@@ -55,9 +55,21 @@ def test_fingerprint_mismatch_is_refused(trained, tmp_path):
     assert load_model(folder, check=False).image_size == 32
 
 
-def test_missing_or_pickled_model_is_refused(tmp_path):
-    with pytest.raises(FileNotFoundError, match="notebook 05"):
+def test_missing_or_pickled_model_is_refused(tmp_path, monkeypatch):
+    # a wrong path: the message says so and names what a model folder is, never "rerun 05" (which would not help)
+    with pytest.raises(FileNotFoundError, match="the folder does not exist. Check the path") as err:
         load_model(tmp_path / "nowhere")
+    assert "re-run" not in str(err.value) and "<DATA_DIR>/model" in str(err.value)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError, match=rf"a relative path is taken from {tmp_path}"):
+        load_model("data/processed/quick/model")
+    (tmp_path / "photos").mkdir()
+    with pytest.raises(FileNotFoundError, match="holds no card.json, so it is no model folder"):
+        load_model(tmp_path / "photos")
+    # a DATA_DIR whose notebook 05 has not run yet: rerunning 05 is the fix
+    (tmp_path / "data" / "cohort").mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match=r"card.json missing\): re-run notebook 05"):
+        load_model(tmp_path / "data" / "model")
     (tmp_path / "m").mkdir()
     (tmp_path / "m" / "card.json").write_text(json.dumps({"kind": "phenoface_diffusion", "fingerprint": "x"}))
     torch.save({"a": torch.zeros(1)}, tmp_path / "m" / "unet.pt")
@@ -91,6 +103,49 @@ def test_resume_from_last_checkpoint(tmp_path):
     assert again["resumed"] and again["steps"] == 6
     steps = [s for s, loss in zip(read_log(tmp_path)["step"], read_log(tmp_path)["ae_loss"]) if loss == loss]
     assert steps[0] < 4 <= steps[-1]
+
+
+class _Payload:
+    """What a planted checkpoint carries: unpickling it runs code (here: writes a marker file)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (exec, (f"open({self.marker!r}, 'w').write('ran')",))
+
+
+def test_a_planted_checkpoint_is_refused_and_never_run(tmp_path, monkeypatch):
+    """Resume state is read weights-only, even with TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD set; the refusal names the
+    file and how to start over, and never suggests weights_only=False."""
+    from phenoface.model.autoencoder import AutoencoderModule
+    from phenoface.model.components import autoencoder_config, size_config
+    from phenoface.model.data import FaceDataModule
+    from phenoface.model.pipeline import choose_weights
+    from phenoface.model.train import UnsafeCheckpoint, fit
+
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    marker = tmp_path / "payload_ran"
+    run = tmp_path / "run"
+    run.mkdir()
+    torch.save({"state_dict": {}, "global_step": 4, "note": _Payload(marker)}, run / "last.ckpt")
+    images = np.random.default_rng(0).integers(0, 255, (8, 16, 16, 3), dtype=np.uint8)
+    data = FaceDataModule(images, {"age": np.zeros(8, np.float32)}, key="image", batch_size=4)
+    module = AutoencoderModule(autoencoder_config(size_config("tiny"), 16), total_steps=8)
+    with pytest.raises(UnsafeCheckpoint) as err:
+        fit(module, data, run, {"seed": 0}, 6, progress=False, every=1, accelerator="cpu", devices=1)
+    message = str(err.value)
+    assert str(run / "last.ckpt") in message and f"delete {run}" in message and "notebook 05" in message
+    assert "weights_only=False" not in message and "exec" in message  # what it would have run
+    work = tmp_path / "work"
+    (work / "unet").mkdir(parents=True)
+    (work / "unet" / "last.ckpt").write_bytes((run / "last.ckpt").read_bytes())
+    with pytest.raises(UnsafeCheckpoint, match=str(work / "unet" / "last.ckpt")):
+        choose_weights(tmp_path / "model", work, tmp_path / "data")
+    (run / "last.ckpt").write_bytes(b"not a checkpoint")
+    with pytest.raises(UnsafeCheckpoint, match="last.ckpt: it is not training state"):
+        fit(module, data, run, {"seed": 0}, 6, progress=False, every=1, accelerator="cpu", devices=1)
+    assert not marker.exists()
 
 
 def test_nan_loss_stops_with_a_message():

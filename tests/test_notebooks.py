@@ -142,3 +142,23 @@ def test_notebooks_05_and_06_run_the_sd_path(smoke_run, tmp_path):
     assert card["base"] == "stable-diffusion" and card["params"]["SD_MODEL_PATH"] == str(sd)
     assert read_metrics("05_train_conditioned_diffusion", reports / "metrics")["checkpoint_source"] == "trained"
     assert read_metrics("06_generate", reports / "metrics")["images_generated"] > 0
+
+
+def test_a_failing_llm_endpoint_degrades_03_and_the_run_goes_on(smoke_run, tmp_path):
+    """Every request to the LLM fails (nothing listens on the port): 03 finishes on the KG evidence alone and is
+    recorded as degraded, and 04 runs after it."""
+    from phenoface.report import read_metrics
+    from phenoface.runner import run
+
+    data, reports = tmp_path / "data", tmp_path / "reports"
+    shutil.copytree(smoke_run["data"], data)
+    log = run("smoke", only=["03", "04"], reports=reports, force=True, html=False,
+              overrides={"DATA_DIR": str(data), "LLM_BASE_URL": "http://127.0.0.1:9/v1", "LLM_MODEL": "m"})
+    step = log["steps"]["03_llm_profiles"]
+    assert step["status"] == "degraded", step.get("error")
+    assert any("could not be reached" in r for r in step["reasons"])
+    assert log["steps"]["04_image_profiles"]["status"] == "ok" and not log["failed"]
+    metrics = read_metrics("03_llm_profiles", reports / "metrics")
+    assert metrics["llm_available"] == 0 and metrics["llm_replies"] == 0 and metrics["claims"] == 0
+    profiles = json.loads((data / "profiles" / "llm_profiles.json").read_text())
+    assert profiles  # the KG profiles carried on, with a note that the LLM evidence is absent

@@ -21,8 +21,8 @@ def test_offline_profiles_match_the_schema(profile):
 def test_full_profile_only_lacks_the_users_own_data():
     found = params.problems(params.read_profile(NOTEBOOKS / "params" / "full.yaml"), NOTEBOOKS)
     # The full profile names datasets the user downloads; until then those paths are the only complaints.
-    assert all(p.startswith(("PRIMEKG_PATH:", "RAW_DIR:", "INCEPTION_WEIGHTS:")) and "does not exist" in p
-               for p in found), found
+    assert all(p.startswith(("PRIMEKG_PATH:", "RAW_DIR:", "INCEPTION_WEIGHTS:", "SD_MODEL_PATH:"))
+               and "does not exist" in p for p in found), found
 
 
 def _parameter_names(nb_path):
@@ -78,3 +78,29 @@ def test_profile_file_that_is_not_a_mapping(tmp_path):
 def test_overrides_read_as_yaml_scalars():
     assert params.coerce_overrides({"COHORT_N": "64", "DATA_DIR": "/tmp/x", "SHOW_REAL_PATIENTS": "false"}) == {
         "COHORT_N": 64, "DATA_DIR": "/tmp/x", "SHOW_REAL_PATIENTS": False}
+
+
+def test_a_parameter_given_twice_is_refused(tmp_path):
+    from phenoface.runner import load_profile
+
+    (tmp_path / "params").mkdir()
+    path = tmp_path / "params" / "mine.yaml"
+    text = (NOTEBOOKS / "params" / "smoke.yaml").read_text(encoding="utf-8")
+    first = 1 + text.splitlines().index("SEED: 0")
+    path.write_text(text + "SEED: 7\n", encoding="utf-8")
+    with pytest.raises(params.ParameterError) as err:
+        params.read_profile(path)
+    message = str(err.value)
+    assert str(path) in message and "'SEED' twice" in message and f"first on line {first}" in message
+    with pytest.raises(SystemExit, match=r"(?s)'SEED' twice.*Nothing was run"):
+        load_profile(path, tmp_path, None)
+    # the same key in two nested mappings is fine; only one mapping's duplicates are refused
+    path.write_text("A: {x: 1}\nB: {x: 2}\n")
+    assert params.read_profile(path) == {"A": {"x": 1}, "B": {"x": 2}}
+
+
+def test_a_profile_that_is_not_utf8_names_the_file(tmp_path):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("PROFILE: smoke\nDATA_DIR: ../data/processed/café\n".encode("latin-1"))
+    with pytest.raises(params.ParameterError, match=r"latin1\.yaml is not UTF-8 text \(byte \d+"):
+        params.read_profile(path)

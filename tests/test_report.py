@@ -46,3 +46,19 @@ def test_only_a_notebook_that_declares_slides_gets_them(tmp_path):
     (tmp_path / "a.ipynb").write_text(json.dumps(nb("SEED = 0\nSLIDES = True\n")))
     (tmp_path / "b.ipynb").write_text(json.dumps(nb("SEED = 0\n")))  # the profile has SLIDES, this notebook does not
     assert wants_slides(tmp_path / "a.ipynb") and not wants_slides(tmp_path / "b.ipynb")
+
+
+def test_index_of_a_skipped_run_imports_no_model_libraries(tmp_path):
+    """A rerun that skips every step still rebuilds the index; asking torch, diffusers and lightning for their
+    versions by importing them took seconds of that rerun. The versions come from the installed metadata."""
+    import subprocess
+    import sys
+
+    (tmp_path / "run.json").write_text(json.dumps({"profile": "smoke", "steps": {}}))
+    code = ("import sys; from phenoface.report import build_index; "
+            f"page = build_index({str(tmp_path)!r}, notebooks={str(tmp_path)!r}).read_text(); "
+            "print(sorted(m for m in ('torch', 'diffusers', 'lightning', 'pandas') if m in sys.modules)); "
+            "print('torch 2' in page or 'torch ' in page)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True).stdout
+    imported, named = out.strip().splitlines()
+    assert imported == "['pandas']" and named == "True"

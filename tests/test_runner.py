@@ -127,6 +127,64 @@ def test_degraded_step_is_recorded_and_reruns(project, capsys):
         record_status("01_b", "fine", status_dir=project / "s")
 
 
+def test_a_steps_figures_are_only_what_its_last_run_wrote(project):
+    """A figure drawn by one run (a patient photo, shown) and not by the next (not shown) is gone from the figures
+    folder and from the index."""
+    nbs, reports = project / "notebooks", project / "reports"
+    _notebook(nbs / "00_a.ipynb", "SHOW_REAL_PATIENTS = False",
+              "import matplotlib.pyplot as plt\nfrom phenoface.report import save_figure\n"
+              "fig, ax = plt.subplots(); ax.plot([0, 1])\nsave_figure(fig, '00_a', 'cohort')\n"
+              "if SHOW_REAL_PATIENTS:\n    save_figure(fig, '00_a', 'real_photo_landmarks')")
+    runner.run("smoke", reports=reports, notebook_dir=nbs, only=["00"], overrides={"SHOW_REAL_PATIENTS": True})
+    figures = reports / "figures" / "00_a"
+    assert sorted(p.name for p in figures.iterdir()) == ["cohort.png", "real_photo_landmarks.png"]
+    log = runner.run("smoke", reports=reports, notebook_dir=nbs, only=["00"], overrides={"SHOW_REAL_PATIENTS": False})
+    assert log["steps"]["00_a"]["status"] == "ok"
+    assert sorted(p.name for p in figures.iterdir()) == ["cohort.png"]
+    index = (reports / "index.html").read_text()
+    assert "figures/00_a/cohort.png" in index and "real_photo_landmarks" not in index
+    # a failed run leaves nothing of the run before it to be taken for its own
+    _notebook(nbs / "00_a.ipynb", "SHOW_REAL_PATIENTS = False", "raise ValueError('broken step')")
+    runner.run("smoke", reports=reports, notebook_dir=nbs, only=["00"])
+    assert not figures.exists() and not (reports / "metrics" / "00_a.json").exists()
+    assert not (reports / "00_a.html").exists() and not (reports / "00_a.ipynb").exists()
+
+
+def _by_hand(project, nb, out, **env):
+    """papermill on a notebook outside the runner, as a student would: from notebooks/, no PHENOFACE_REPORTS."""
+    clean = {k: v for k, v in os.environ.items() if k not in ("PHENOFACE_REPORTS", "PHENOFACE_ROOT")}
+    proc = subprocess.run([sys.executable, "-m", "papermill", str(nb), str(out), "-k", "python3"], cwd=nb.parent,
+                          env={**clean, **env}, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_a_notebook_run_by_hand_leaves_the_recorded_reports_alone(project, capsys):
+    nbs, reports = project / "notebooks", project / "reports"
+    (project / "run_all.sh").write_text("#!/bin/sh\n")  # a checkout: the hand run writes into it, nowhere else
+    runner.run("smoke", reports=reports, notebook_dir=nbs, only=["00"])
+    recorded = reports / "metrics" / "00_a.json"
+    before = recorded.read_bytes(), recorded.stat().st_mtime_ns
+    _by_hand(project, nbs / "00_a.ipynb", project / "by_hand.ipynb")
+    assert (recorded.read_bytes(), recorded.stat().st_mtime_ns) == before
+    mine = json.loads((reports / "interactive" / "metrics" / "00_a.json").read_text())
+    assert mine == {"seed": 1, "profile": "quick"}  # the notebook's own defaults, recorded apart
+    assert "not run by run_all.sh" in (project / "by_hand.ipynb").read_text()  # the notebook says where it wrote
+    assert "interactive" not in (reports / "index.html").read_text()
+    capsys.readouterr()
+    runner.run("smoke", reports=reports, notebook_dir=nbs, only=["00"])
+    assert "00_a: inputs, parameters and artifacts unchanged, skipped" in capsys.readouterr().out
+    # whatever rewrites a recorded step's reports (an older version's hand run, a copy), the runner reruns it
+    recorded.write_text(json.dumps({"seed": 1, "profile": "quick"}))
+    log = runner.run("smoke", reports=reports, notebook_dir=nbs, only=["00"])
+    assert "00_a: running" in capsys.readouterr().out
+    assert log["steps"]["00_a"]["status"] == "ok" and json.loads(recorded.read_text())["profile"] == "smoke"
+    stray = reports / "figures" / "00_a" / "from_elsewhere.png"
+    stray.parent.mkdir(parents=True, exist_ok=True)
+    stray.write_bytes(b"png")
+    runner.run("smoke", reports=reports, notebook_dir=nbs, only=["00"])
+    assert "00_a: running" in capsys.readouterr().out and not stray.exists()
+
+
 def test_llm_endpoint_is_part_of_the_llm_step_fingerprint(monkeypatch, tmp_path):
     llm_step, other = tmp_path / "03_llm.ipynb", tmp_path / "02_kg.ipynb"
     monkeypatch.setenv("OPENAI_BASE_URL", "http://a:1/v1")
@@ -150,6 +208,7 @@ def test_llm_endpoint_is_part_of_the_llm_step_fingerprint(monkeypatch, tmp_path)
     ("LLM_THRESHOLD: 1.5", ["LLM_THRESHOLD", "out of range"]),
     ("LLM_BASE_URL: localhost:8000", ["LLM_BASE_URL", "http(s)://"]),
     ("PRIMEKG_PATH: /no/such/kg.csv", ["PRIMEKG_PATH", "does not exist"]),
+    ("SD_MODEL_PATH: /no/such/stable-diffusion", ["SD_MODEL_PATH", "does not exist"]),
     ("REAL_PHOTOS: celeba\nRAW_DIR: /no/such/raw", ["RAW_DIR", "REAL_PHOTOS=celeba"]),
     ("SHOW_REAL_PATIENTS: yes please", ["SHOW_REAL_PATIENTS", "true or false"]),
 ])
@@ -214,6 +273,30 @@ def _cli(project, *args, **kw):
     env = {**os.environ, "PHENOFACE_ROOT": str(project)}
     return subprocess.Popen([sys.executable, "-c", code], cwd=project, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+
+
+@pytest.mark.slow
+def test_a_step_waits_while_another_run_reads_what_it_writes(project):
+    """01_b of another run on the same DATA_DIR is reading 00_a's artifacts: a run of 00_a waits, writes nothing
+    meanwhile, and goes on once the reader is done."""
+    data = project / "data" / "processed" / "smoke"
+    stems = [p.stem for p in runner.notebooks(project / "notebooks")]
+    with runner.data_locks(data, stems, "01_b"):
+        proc = _cli(project, "--profile", "smoke", "--only", "00", "--no-html")
+        waiting = proc.stderr.readline()  # blocks until the runner says why it waits
+        assert "00_a: waiting until 01_b (PID" in waiting and "it reads what this step writes" in waiting, waiting
+        assert not (data / "a.txt").exists() and proc.poll() is None
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert "00_a: done" in out and (data / "a.txt").read_text() == "a"
+    log = json.loads((project / "reports" / "run.json").read_text())
+    assert not any(a.startswith(".locks") for a in log["steps"]["00_a"]["artifacts"])  # locks are no artifacts
+    # and the other way round: a step waits while an earlier step it reads from is being rewritten
+    with runner.data_locks(data, stems, "00_a"):
+        proc = _cli(project, "--profile", "smoke", "--only", "01", "--no-html", "--force")
+        waiting = proc.stderr.readline()
+        assert "01_b: waiting until 00_a (PID" in waiting and "this step reads what 00_a writes" in waiting, waiting
+    assert proc.wait(timeout=300) == 0
 
 
 @pytest.mark.slow

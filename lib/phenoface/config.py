@@ -16,17 +16,33 @@ import yaml
 PROFILES = ("quick", "full", "smoke")
 
 
-def repo_root() -> Path:
-    """The compendium root: ``$PHENOFACE_ROOT`` (set by ``run_all.sh`` to its own checkout, so another
-    checkout's environment never runs or overwrites this one), else the folder holding run_all.sh
-    above this package, else the cwd."""
-    if os.environ.get("PHENOFACE_ROOT"):
-        return Path(os.environ["PHENOFACE_ROOT"]).resolve()
-    here = Path(__file__).resolve()
-    for parent in here.parents:
+def _checkout_above(path: Path) -> Path | None:
+    for parent in (path, *path.parents):
         if (parent / "run_all.sh").is_file() and (parent / "notebooks").is_dir():
             return parent
-    return Path.cwd()
+    return None
+
+
+def repo_root() -> Path:
+    """The compendium root: ``$PHENOFACE_ROOT`` (set by ``run_all.sh`` to its own checkout, so another
+    checkout's environment never runs or overwrites this one); else the checkout the current directory is in
+    (a notebook run by hand runs in its checkout's ``notebooks/``, whichever checkout's editable install
+    supplies this package); else the checkout above this package; else the cwd."""
+    if os.environ.get("PHENOFACE_ROOT"):
+        return Path(os.environ["PHENOFACE_ROOT"]).resolve()
+    cwd = Path.cwd().resolve()
+    return _checkout_above(cwd) or _checkout_above(Path(__file__).resolve().parent) or cwd
+
+
+def git_commit() -> str:
+    """The checkout's short commit ('' outside git): recorded on model cards and the index."""
+    import subprocess
+
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              cwd=Path(__file__).parent, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
 
 
 def params_path(profile: str | os.PathLike, folder: Path | None = None) -> Path:

@@ -170,7 +170,7 @@ PARAMS: tuple[Param, ...] = (
        ("05",)),
     _p("MODEL_SIZE", "choice", "generator size (autoencoder + UNet widths)", ("05",), choices=("quick", "tiny")),
     _p("SD_MODEL_PATH", "path", "a local Stable Diffusion 1.5 / 2.x folder (diffusers layout, safetensors): "
-       "TRAIN_MODEL fine-tunes LoRA + the condition tokens on it; empty: the small model", ("05",)),
+       "TRAIN_MODEL fine-tunes LoRA + the condition tokens on it; empty: the small model", ("05",), must_exist=True),
     _p("LORA_RANK", "int", "LoRA rank on the UNet's attention projections (SD_MODEL_PATH)", ("05",), low=1, high=1024),
     _p("AE_STEPS", "int", "autoencoder training steps (TRAIN_MODEL)", ("05",), low=1, high=10_000_000),
     _p("AUTOENCODER", "choice", "TRAIN_MODEL: train the autoencoder, or reuse the shipped quick generator's "
@@ -224,10 +224,32 @@ def resolve_param_path(value: str, base: Path) -> Path:
     return p if p.is_absolute() else (base / p)
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that a key given twice in one mapping is an error: YAML says keys are
+    unique, but PyYAML silently keeps the last one, so ``SEED: 7`` appended to a profile would win unnoticed."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while reading a mapping", node.start_mark,
+                    f"found {key!r} twice (first on line {seen[key] + 1}): each parameter may be given only once",
+                    key_node.start_mark)
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_profile(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     try:
-        params = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ParameterError(f"{path} is not UTF-8 text (byte {err.start}: {err.reason}); save the profile as "
+                             "UTF-8 (plain ASCII is fine)") from None
+    try:
+        params = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506  a SafeLoader subclass
     except yaml.YAMLError as err:
         raise ParameterError(f"{path} is not valid YAML: {err}") from None
     if not isinstance(params, dict):

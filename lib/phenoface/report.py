@@ -3,6 +3,11 @@
 Contract: every notebook records its headline numbers as a flat JSON object (name -> number or
 string) in ``<reports>/metrics/<notebook stem>.json``; the index page shows them beside a link to the
 rendered notebook and the figures the notebook saved under ``<reports>/figures/<stem>/``.
+
+``<reports>`` is the recorded run's folder (``reports/``) only for notebooks the runner executes: it tells
+them through ``$PHENOFACE_REPORTS``. A notebook run any other way (Jupyter, nbconvert, papermill by hand)
+writes to ``reports/interactive/`` instead, which the index and the runner never read, so it can neither
+overwrite a recorded run's figures nor be taken for one.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import json
 import math
 import numbers
 import os
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping
@@ -19,10 +25,31 @@ from typing import Any, Mapping
 from .config import atomic_path, repo_root, write_json
 
 
+INTERACTIVE = "interactive"
+_told_interactive = False
+
+
+def recorded_reports_dir() -> Path:
+    """The folder of recorded runs (``run_all.sh``, ``python -m phenoface.runner``): ``$PHENOFACE_REPORTS``,
+    else ``<checkout>/reports``."""
+    return Path(os.environ.get("PHENOFACE_REPORTS") or repo_root() / "reports").resolve()
+
+
 def reports_dir(path: str | os.PathLike | None = None) -> Path:
+    """Where metrics, figures and status go: ``path``; else ``$PHENOFACE_REPORTS`` (set by the runner for the
+    notebooks it executes); else, for a notebook run by hand, ``<checkout>/reports/interactive``."""
+    global _told_interactive
+
     if path:
         return Path(path).resolve()
-    return Path(os.environ.get("PHENOFACE_REPORTS", repo_root() / "reports")).resolve()
+    if os.environ.get("PHENOFACE_REPORTS"):
+        return Path(os.environ["PHENOFACE_REPORTS"]).resolve()
+    folder = (repo_root() / "reports" / INTERACTIVE).resolve()
+    if not _told_interactive:
+        _told_interactive = True
+        print(f"[phenoface] not run by run_all.sh: metrics and figures go to {folder}; the recorded run's reports "
+              "are left as they are", file=sys.stderr)
+    return folder
 
 
 def _flat_value(name: str, value: Any) -> float | int | str:
@@ -142,13 +169,16 @@ def _run_header(root: Path, run_log: dict, stems) -> list[str]:
             break
         except (OSError, ValueError, KeyError):
             continue
+    from importlib.metadata import PackageNotFoundError, version
+
+    from .config import git_commit
+
     versions = {"python": platform.python_version()}
-    for mod in ("torch", "diffusers", "lightning"):
-        try:
-            versions[mod] = __import__(mod).__version__
-        except Exception:  # noqa: BLE001 - a version line is optional
+    for dist in ("torch", "diffusers", "lightning"):
+        try:  # the installed metadata: importing these only to read a version costs seconds on every rerun
+            versions[dist] = version(dist)
+        except PackageNotFoundError:
             pass
-    from .phenotypes.packaged import git_commit
 
     ran = [s for s, v in run_log.get("steps", {}).items() if v.get("status")]
     out = ["<section id='summary'><h2>What was run</h2><p>",
@@ -173,7 +203,7 @@ def _run_header(root: Path, run_log: dict, stems) -> list[str]:
 def build_index(reports: str | os.PathLike | None = None, notebooks: str | os.PathLike | None = None,
                 profile: str | None = None) -> Path:
     """(Re)write ``reports/index.html`` from the rendered notebooks, metrics, figures and run log."""
-    root = reports_dir(reports)
+    root = Path(reports).resolve() if reports else recorded_reports_dir()
     nb_dir = Path(notebooks) if notebooks else repo_root() / "notebooks"
     run_log = {}
     if (root / "run.json").is_file():

@@ -9,7 +9,8 @@ wrote are as it left them, unless ``--force``.
 ``reports/run.json`` records each step as ``running`` (before it starts), then ``ok``, ``degraded`` (it
 finished on a fallback, see ``report.record_status``; rerun next time) or ``failed``. Each update is a
 read-modify-write under a file lock, so runs of different steps at once keep every record; a second run
-of the same step is refused while the first holds that step's lock.
+of the same step is refused while the first holds that step's lock. Runs on the same ``DATA_DIR`` wait for
+each other where one step writes what another reads (:func:`data_locks`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from typing import Iterator
 
 from .config import atomic_path, clean_partials, is_partial, params_path, repo_root, write_json
 from .params import BY_NAME, ParameterError, coerce_overrides, read_profile, resolve_param_path, validate
-from .report import build_index, read_status, reports_dir
+from .report import build_index, read_status, recorded_reports_dir
 
 DEFAULT_TIMEOUT = {"smoke": 600, "quick": 1800, "full": 6 * 3600}
 _SECRET_ENV = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD)", re.I)
@@ -97,12 +98,15 @@ def _step_env(nb_path: Path) -> str:
     return json.dumps({n: os.environ.get(n, "") for n in names}, sort_keys=True)
 
 
+DATA_LOCKS = ".locks"  # under DATA_DIR: the runner's own lock files, never a step's artifact
+
+
 def artifacts_since(folder: Path, since: float) -> dict[str, list[int]]:
     """Files under ``folder`` written at or after ``since``: relative path -> [size, mtime_ns]."""
     found = {}
     if folder.is_dir():
         for path in folder.rglob("*"):
-            if path.is_file() and not is_partial(path):
+            if path.is_file() and not is_partial(path) and path.relative_to(folder).parts[0] != DATA_LOCKS:
                 st = path.stat()
                 if st.st_mtime >= since - 1:
                     found[path.relative_to(folder).as_posix()] = [st.st_size, st.st_mtime_ns]
@@ -119,6 +123,37 @@ def artifacts_intact(folder: Path, recorded: dict[str, list[int]]) -> bool:
         if st.st_size != size or st.st_mtime_ns != mtime_ns:
             return False
     return True
+
+
+def step_outputs(out_root: Path, stem: str) -> list[Path]:
+    """What a step leaves in the reports folder: its executed and rendered notebook, slides, metrics, status
+    and every file under ``figures/<stem>/``."""
+    named = [out_root / f"{stem}.ipynb", out_root / f"{stem}.html", out_root / f"{stem}.slides.html",
+             out_root / "metrics" / f"{stem}.json", out_root / "status" / f"{stem}.json"]
+    figures = out_root / "figures" / stem
+    found = sorted(p for p in figures.rglob("*") if p.is_file()) if figures.is_dir() else []
+    return [p for p in named if p.is_file()] + [p for p in found if not is_partial(p)]
+
+
+def report_files(out_root: Path, stem: str) -> dict[str, list[int]]:
+    """``step_outputs`` as relative path -> [size, mtime_ns]: what the runner records after a step and compares
+    before it skips one, so a file it did not write (a notebook run by hand, a stale figure) is never taken
+    for its own."""
+    out = {}
+    for path in step_outputs(out_root, stem):
+        st = path.stat()
+        out[path.relative_to(out_root).as_posix()] = [st.st_size, st.st_mtime_ns]
+    return out
+
+
+def clear_step_outputs(out_root: Path, stem: str) -> None:
+    """Remove what the step's previous run left in the reports folder, so what is there afterwards is what this
+    run wrote: a figure the previous run drew (a patient photo, say) and this one does not, is gone."""
+    import shutil
+
+    for path in step_outputs(out_root, stem):
+        path.unlink(missing_ok=True)
+    shutil.rmtree(out_root / "figures" / stem, ignore_errors=True)
 
 
 def _digest(obj) -> str:
@@ -247,6 +282,51 @@ def step_lock(out_root: Path, stem: str) -> Iterator[None]:
         os.close(fd)
 
 
+@contextlib.contextmanager
+def data_locks(data_dir: Path, stems: list[str], stem: str) -> Iterator[None]:
+    """While ``stem`` runs, hold ``<DATA_DIR>/.locks/<stem>.lock`` exclusively (it writes its artifacts) and the
+    lock of every step before it shared (it reads theirs). So a run of 00 waits while 07, in another run on the
+    same DATA_DIR, reads the cohort, and 07 waits while 00 rewrites it; steps that only read the same earlier
+    artifacts run at once. Locks are taken in notebook order, so two runs never wait on each other in a circle."""
+    folder = data_dir / DATA_LOCKS
+    folder.mkdir(parents=True, exist_ok=True)
+    fds = []
+    try:
+        for other in stems[: stems.index(stem) + 1]:
+            mode = fcntl.LOCK_EX if other == stem else fcntl.LOCK_SH
+            fd = os.open(folder / f"{other}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+            fds.append(fd)
+            try:
+                fcntl.flock(fd, mode | fcntl.LOCK_NB)
+            except BlockingIOError:
+                why = ("it reads what this step writes" if other == stem else
+                       f"this step reads what {other} writes")
+                print(f"[phenoface] {stem}: waiting until {_running_on(folder)} is done with {data_dir} ({why})",
+                      file=sys.stderr, flush=True)
+                fcntl.flock(fd, mode)
+            if other == stem:
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        for fd in fds:
+            os.close(fd)  # closing releases the lock; a killed process releases it too
+
+
+def _running_on(folder: Path) -> str:
+    """The steps that hold their data lock now (running in some process), with their PIDs."""
+    running = []
+    for path in sorted(folder.glob("*.lock")):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            running.append(f"{path.stem} (PID {os.pread(fd, 64, 0).decode(errors='replace').strip() or '?'})")
+        finally:
+            os.close(fd)
+    return ", ".join(running) or "another run"
+
+
 # ---- the run -------------------------------------------------------------------------------------------
 
 def load_profile(profile: str | os.PathLike, notebook_dir: Path, overrides: dict | None) -> tuple[Path, dict]:
@@ -273,7 +353,7 @@ def run(profile: str = "quick", only: list[str] | None = None, force: bool = Fal
     all_nbs = notebooks(notebook_dir)
     chosen = set(select(all_nbs, only))
     name = str(params.get("PROFILE", params_file.stem))
-    out_root = reports_dir(reports)
+    out_root = Path(reports).resolve() if reports else recorded_reports_dir()
     out_root.mkdir(parents=True, exist_ok=True)
     data_dir = resolve_param_path(str(params["DATA_DIR"]), notebook_dir).resolve()
     log_path = out_root / "run.json"
@@ -293,7 +373,7 @@ def run(profile: str = "quick", only: list[str] | None = None, force: bool = Fal
                 print(f"[phenoface] {nb.stem}: not run, an earlier step failed", file=sys.stderr)
             elif nb in chosen:
                 record = _run_step(nb, previous, fp, params_file, out_root, data_dir, name, timeout, overrides,
-                                   html, force, log_path)
+                                   html, force, log_path, [p.stem for p in all_nbs])
                 failed = record["status"] == "failed"
                 artifacts = record.get("artifacts", {})
             # What follows depends on what this step wrote: a rerun that rewrote its artifacts reruns them too.
@@ -311,47 +391,49 @@ def run(profile: str = "quick", only: list[str] | None = None, force: bool = Fal
 
 
 def _run_step(nb: Path, previous: dict, fp: str, params_file: Path, out_root: Path, data_dir: Path, profile: str,
-              timeout: int, overrides: dict | None, html: bool, force: bool, log_path: Path) -> dict:
+              timeout: int, overrides: dict | None, html: bool, force: bool, log_path: Path, stems: list[str]) -> dict:
     executed, rendered = out_root / f"{nb.stem}.ipynb", out_root / f"{nb.stem}.html"
     with step_lock(out_root, nb.stem):
         if (not force and previous.get("status") == "ok" and previous.get("fingerprint") == fp
                 and executed.is_file() and (rendered.is_file() or not html)
+                and report_files(out_root, nb.stem) == previous.get("reports")
                 and artifacts_intact(data_dir, previous.get("artifacts", {}))):
             print(f"[phenoface] {nb.stem}: inputs, parameters and artifacts unchanged, skipped (use --force to rerun)")
             return previous
-        why = {"degraded": " (it was degraded last time)", "running": " (the last run did not finish)"}
-        print(f"[phenoface] {nb.stem}: running with {params_file.name} (timeout {timeout} s per cell)"
-              f"{why.get(previous.get('status'), '')}", flush=True)
-        for folder in (out_root, data_dir):
-            clean_partials(folder)  # left by a killed earlier run
-        status_file = out_root / "status" / f"{nb.stem}.json"
-        status_file.unlink(missing_ok=True)
-        start = time.time()
-        update_log(log_path, profile, nb.stem, {"status": "running", "fingerprint": fp, "pid": os.getpid(),
-                                                "started": start})
-        record = {"fingerprint": fp}
-        try:
-            execute(nb, executed, params_file, timeout, overrides)
-            if html:
-                render_html(executed, rendered)
-                record.update(_slides(executed, out_root / f"{nb.stem}.slides.html"))
-        except Exception as exc:  # record, render the index, then report failure
-            record.update(status="failed", seconds=time.time() - start, error=str(exc))
-            print(f"[phenoface] {nb.stem}: FAILED\n{exc}", file=sys.stderr)
-        except BaseException:  # killed: the step stays "running", so the next run redoes it
-            raise
-        else:
-            said = read_status(nb.stem, out_root / "status")
-            status = "degraded" if said.get("status") == "degraded" else "ok"
-            record.update(status=status, seconds=time.time() - start, artifacts=artifacts_since(data_dir, start))
-            if status == "degraded":
-                record["reasons"] = said.get("reasons", [])
-                print(f"[phenoface] {nb.stem}: DEGRADED in {record['seconds']:.0f} s (it will rerun next time): "
-                      + "; ".join(record["reasons"]), file=sys.stderr, flush=True)
+        with data_locks(data_dir, stems, nb.stem):  # waits while another run reads or writes them
+            why = {"degraded": " (it was degraded last time)", "running": " (the last run did not finish)"}
+            print(f"[phenoface] {nb.stem}: running with {params_file.name} (timeout {timeout} s per cell)"
+                  f"{why.get(previous.get('status'), '')}", flush=True)
+            for folder in (out_root, data_dir):
+                clean_partials(folder)  # left by a killed earlier run
+            clear_step_outputs(out_root, nb.stem)
+            start = time.time()
+            update_log(log_path, profile, nb.stem, {"status": "running", "fingerprint": fp, "pid": os.getpid(),
+                                                    "started": start})
+            record = {"fingerprint": fp}
+            try:
+                execute(nb, executed, params_file, timeout, overrides)
+                if html:
+                    render_html(executed, rendered)
+                    record.update(_slides(executed, out_root / f"{nb.stem}.slides.html"))
+            except Exception as exc:  # record, render the index, then report failure
+                record.update(status="failed", seconds=time.time() - start, error=str(exc))
+                print(f"[phenoface] {nb.stem}: FAILED\n{exc}", file=sys.stderr)
+            except BaseException:  # killed: the step stays "running", so the next run redoes it
+                raise
             else:
-                print(f"[phenoface] {nb.stem}: done in {record['seconds']:.0f} s", flush=True)
-        update_log(log_path, profile, nb.stem, record)
-        return record
+                said = read_status(nb.stem, out_root / "status")
+                status = "degraded" if said.get("status") == "degraded" else "ok"
+                record.update(status=status, seconds=time.time() - start, artifacts=artifacts_since(data_dir, start),
+                              reports=report_files(out_root, nb.stem))
+                if status == "degraded":
+                    record["reasons"] = said.get("reasons", [])
+                    print(f"[phenoface] {nb.stem}: DEGRADED in {record['seconds']:.0f} s (it will rerun next time): "
+                          + "; ".join(record["reasons"]), file=sys.stderr, flush=True)
+                else:
+                    print(f"[phenoface] {nb.stem}: done in {record['seconds']:.0f} s", flush=True)
+            update_log(log_path, profile, nb.stem, record)
+            return record
 
 
 def _terminate(signum, frame):  # noqa: ARG001

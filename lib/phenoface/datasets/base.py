@@ -42,13 +42,36 @@ def require_root(name: str, root, layout: str) -> Path:
     return path
 
 
+class ImageTooLarge(ValueError):
+    """An image larger than Pillow's decompression-bomb limit: skipped like an unreadable file."""
+
+
 def read_rgb(path: Path) -> np.ndarray:
-    """Read an image as uint8 RGB; raises OSError/ValueError for unreadable or truncated files."""
+    """Read an image as uint8 RGB; raises OSError/ValueError for unreadable or truncated files, and
+    :class:`ImageTooLarge` (a ValueError) for one past Pillow's decompression-bomb limit."""
     from PIL import Image
 
-    with Image.open(path) as im:
-        im.load()  # forces decoding so truncated files fail here, not later
-        return np.asarray(im.convert("RGB"))
+    try:
+        with Image.open(path) as im:
+            im.load()  # forces decoding so truncated files fail here, not later
+            if im.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+                # Pillow's convert("RGB") clips these to 0..255, so a 16-bit greyscale photo came out white
+                return _grey_to_rgb8(np.asarray(im), im.mode)
+            return np.asarray(im.convert("RGB"))
+    except Image.DecompressionBombError as err:
+        raise ImageTooLarge(f"too large to decode safely ({err})") from None
+
+
+def _grey_to_rgb8(grey: np.ndarray, mode: str) -> np.ndarray:
+    """A 16-bit, 32-bit integer or float greyscale image as uint8 RGB, scaled by its type's full range
+    (16-bit: 0..65535; float: 0..1 when it fits, else its own range)."""
+    g = grey.astype(np.float64)
+    if mode == "F":
+        lo, hi = (0.0, 1.0) if g.size and g.min() >= 0 and g.max() <= 1 else (float(np.nanmin(g)), float(np.nanmax(g)))
+    else:  # PNG stores 16-bit greyscale; Pillow may hand it over as mode I
+        lo, hi = 0.0, 65535.0
+    g = np.clip((g - lo) / max(hi - lo, 1e-12), 0, 1)
+    return np.repeat(np.round(g * 255).astype(np.uint8)[..., None], 3, axis=-1)
 
 
 class FaceDataset(_TorchDataset):
@@ -118,6 +141,8 @@ def load_photos(name: str, records: Iterable[dict], size: int = 64, align: bool 
             img = rec["image"] if "image" in rec else read_rgb(Path(rec["path"]))
         except (OSError, ValueError, SyntaxError) as exc:  # PIL raises all three on bad files
             report["skipped_corrupt"].append(source)
+            if isinstance(exc, ImageTooLarge):
+                report["bad_images"].append(f"{source}: {exc}")
             continue
         try:
             lm = detect_landmarks(img, backend=backend, index=i)

@@ -1,8 +1,8 @@
-"""Replies cached on disk, keyed by model id + messages + generation parameters.
+"""Replies cached on disk, keyed by endpoint + model id + messages + generation parameters.
 
-A rerun with the same model, prompts and parameters reads every reply from here, so it is
+A rerun with the same endpoint, model, prompts and parameters reads every reply from here, so it is
 deterministic and needs no server at all. Each entry records which model produced the reply (and
-at which endpoint host), never an API key.
+at which endpoint host), never an API key: replies are scrubbed before they are stored.
 """
 
 from __future__ import annotations
@@ -17,8 +17,12 @@ from typing import Any, Mapping
 from ..config import atomic_path
 
 
-def cache_key(model_id: str, messages: list[Mapping[str, str]], params: Mapping[str, Any]) -> str:
+def cache_key(model_id: str, messages: list[Mapping[str, str]], params: Mapping[str, Any], endpoint: str = "") -> str:
+    """The entry's name. ``endpoint`` (a remote server's URL, no key) keeps one server's replies from being served
+    for another that has a model of the same name; "" (the embedded server) leaves it out of the key."""
     material = {"model": model_id, "messages": [dict(m) for m in messages], "params": dict(params)}
+    if endpoint:
+        material["endpoint"] = endpoint
     return hashlib.sha256(json.dumps(material, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 

@@ -61,16 +61,20 @@ _STATUS_NAMES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404:
 
 
 _BEARER = re.compile(r"(Bearer\s+)[^\s'\",;]+", re.I)
+# OpenAI-style secret keys, caught even when the key that was sent is no longer in the environment (a cache
+# entry written by an older version, read by a run without OPENAI_API_KEY).
+_SECRET_KEY = re.compile(r"\bsk-[A-Za-z0-9_-]{16,}")
 
 
 def scrub(text: str) -> str:
-    """``text`` with the value of OPENAI_API_KEY (if set) and any bearer token blanked out, for anything
-    shown or raised (a server may echo the request's headers in its error page)."""
+    """``text`` with the value of OPENAI_API_KEY (if set), any bearer token and anything shaped like an
+    OpenAI secret key blanked out, for anything shown, raised, cached or saved (a server may echo the
+    request's headers in its error page or in its reply)."""
     key = os.environ.get("OPENAI_API_KEY", "")
     text = str(text)
     if len(key) >= 4:
         text = text.replace(key, "<OPENAI_API_KEY>")
-    return _BEARER.sub(r"\1<hidden>", text)
+    return _SECRET_KEY.sub("<hidden>", _BEARER.sub(r"\1<hidden>", text))
 
 
 def excerpt(text: str, n: int = 160) -> str:
@@ -249,19 +253,21 @@ class LLM:
             self.bad_replies["empty content"] += 1
             return Reply("", self.model_id, False, seconds, finish,
                          problem=f"the reply was empty (finish_reason {finish or 'none'})", **tokens)
-        return Reply(content, self.model_id, False, seconds, finish, **tokens)
+        # before it is cached or handed on: a server that echoes the request's headers would put the key everywhere
+        return Reply(scrub(content), self.model_id, False, seconds, finish, **tokens)
 
     def chat(self, messages: list[dict], max_tokens: int = 128) -> Reply:
         """One reply: from the cache, or from the endpoint. Raises LLMUnavailable (the endpoint is broken);
         a reply whose content cannot be used comes back with ``problem`` set (and is not cached)."""
         params = self.params(max_tokens)
-        key = cache_key(self.model_id, messages, params)
+        key = cache_key(self.model_id, messages, params, "" if self.kind == EMBEDDED else self.endpoint)
         if self.cache is not None:
             hit = self.cache.get(key)
             if hit is not None:
                 self.cache_hits += 1
-                return Reply(hit["reply"], hit.get("model_id", self.model_id), True, 0.0, hit.get("finish_reason", ""),
-                             hit.get("completion_tokens"), hit.get("prompt_tokens"))
+                # an entry an older version stored unscrubbed is scrubbed on the way out too
+                return Reply(scrub(hit["reply"]), hit.get("model_id", self.model_id), True, 0.0,
+                             hit.get("finish_reason", ""), hit.get("completion_tokens"), hit.get("prompt_tokens"))
         if self.error:  # the endpoint already failed in this run: do not ask again
             raise LLMUnavailable(f"Not asked: {self.error.splitlines()[0]}", "not asked", asked=False)
         client = self._ensure_client()

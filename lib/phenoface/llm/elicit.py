@@ -24,6 +24,30 @@ from .prompts import TYPICAL, feature_messages, negative_messages, retry_message
 UNSTATED_TYPICAL = TYPICAL["common"]  # a claim without a usable "typical" counts as common
 NOT_ASKED = "not asked: the LLM endpoint had failed"
 BUDGET_SPENT = "time budget spent"
+# Every reply table has every column, whatever happened: a run where every request failed has no reply, no
+# model, no timing, and the notebook must still be able to count and time what it got.
+REPLY_COLUMNS = ["kind", "disease_id", "disease_name", "band", "attempt", "status", "problem", "items", "error",
+                 "reply", "model_id", "cached", "seconds", "finish_reason", "completion_tokens", "prompt", "bad_reply"]
+
+
+def _reply_frame(rows: list[dict]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=REPLY_COLUMNS)
+    frame["cached"] = frame["cached"].astype("boolean").fillna(False).astype(bool)
+    frame["bad_reply"] = frame["bad_reply"].astype("boolean").fillna(False).astype(bool)
+    return frame
+
+
+def reply_speed(replies: pd.DataFrame) -> dict:
+    """The replies the endpoint sent in this run (not read from the cache): how many, their seconds, their
+    completion tokens and tokens per second (NaN when there were none, e.g. every request failed)."""
+    if len(replies) and {"reply", "cached", "seconds", "completion_tokens"} <= set(replies.columns):
+        fresh = replies[replies["reply"].notna() & ~replies["cached"].astype("boolean").fillna(False).astype(bool)]
+    else:
+        fresh = replies.iloc[0:0]
+    seconds = float(pd.to_numeric(fresh["seconds"], errors="coerce").fillna(0).sum()) if len(fresh) else 0.0
+    tokens = float(pd.to_numeric(fresh["completion_tokens"], errors="coerce").fillna(0).sum()) if len(fresh) else 0.0
+    return {"fresh": int(len(fresh)), "seconds": seconds, "completion_tokens": tokens,
+            "tokens_per_s": tokens / seconds if seconds > 0 else float("nan")}
 
 
 def _ask(llm: LLM, messages: list[dict], parse: Callable[[str], Parsed], retries: int, max_tokens: int,
@@ -79,7 +103,7 @@ def elicit_features(llm: LLM, diseases: dict[str, str], bands, n_features: int =
                                "typical": item["typical"], "band_given": item["band_given"],
                                "reply_status": parsed.status, "model_id": rows[-1]["model_id"]})
     cols = ["disease_id", "disease_name", "band", "phrase", "typical", "band_given", "reply_status", "model_id"]
-    return pd.DataFrame(replies), pd.DataFrame(claims, columns=cols)
+    return _reply_frame(replies), pd.DataFrame(claims, columns=cols)
 
 
 def facial_annotations() -> dict[str, set[str]]:
@@ -141,7 +165,7 @@ def mine_negatives(llm: LLM, diseases: dict[str, str], neighbours: dict[str, lis
                           "neighbours": "; ".join(near), "reply_status": parsed.status,
                           "model_id": rows[-1]["model_id"]})
     cols = ["disease_id", "disease_name", "kind", "phrase", "neighbours", "reply_status", "model_id"]
-    return pd.DataFrame(replies), pd.DataFrame(items, columns=cols)
+    return _reply_frame(replies), pd.DataFrame(items, columns=cols)
 
 
 def ground_table(table: pd.DataFrame, annotated: dict[str, set[str]], threshold: float | str = DEFAULT_THRESHOLD

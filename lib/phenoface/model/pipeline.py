@@ -283,8 +283,8 @@ def choose_weights(model_dir, work, data_dir, n: int = 256, seed: int = 0, condi
 
     model_dir, work = Path(model_dir), Path(work)
     ckpt = work / "unet" / "last.ckpt"
-    # Lightning's training state, written by this project's own run (like its caches); tensors only are read
-    state = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
+    from .train import load_training_state  # weights only; anything else is refused, naming the file
+    state = load_training_state(ckpt)["state_dict"]
     online = {p: {k[len(p) + 1:]: v for k, v in state.items() if k.startswith(p + ".")} for p in ("unet", "encoder")}
     val = load_split(data_dir, "validation")
     ema_model = load_model(model_dir)

@@ -137,7 +137,7 @@ def load_model(path, check: bool = True, dtype=torch.float32) -> ConditionedMode
     folder = Path(path)
     card_path = folder / "card.json"
     if not card_path.is_file():
-        raise FileNotFoundError(f"No generator in {folder} (card.json missing): {REBUILD}")
+        raise _no_model(folder)
     card = modelio.read_card(card_path)
     if card.get("kind") != KIND:
         raise modelio.ModelFileError(f"{card_path} is not a phenoface diffusion model card; {REBUILD}")
@@ -160,6 +160,19 @@ def load_model(path, check: bool = True, dtype=torch.float32) -> ConditionedMode
         m.eval().requires_grad_(False)
     return ConditionedModel(vae, unet, encoder, diseases, float(card["latent_scale"]), int(card["image_size"]),
                             dict(card["scheduler"]), card, {"autoencoder": vae_c["config"], "unet": unet_c["config"]})
+
+
+def _no_model(folder: Path) -> FileNotFoundError:
+    """Why there is no model at ``folder``: notebook 05 has not written it yet (the folder is in a DATA_DIR, which
+    notebook 00 gave a cohort), or the path itself is wrong, which no rerun of notebook 05 would mend."""
+    where = folder.resolve()
+    if any((parent / "cohort").is_dir() for parent in (where.parent, where.parent.parent)):
+        return FileNotFoundError(f"No generator in {folder} (card.json missing): {REBUILD}")
+    what = "does not exist" if not folder.exists() else "holds no card.json, so it is no model folder"
+    relative = "" if folder.is_absolute() else f" (that is {where}: a relative path is taken from {Path.cwd()})"
+    return FileNotFoundError(f"No generator at {folder}: the folder {what}{relative}. Check the path: a model folder "
+                             "is the one notebook 05 writes, <DATA_DIR>/model (the quick profile's is "
+                             "data/processed/quick/model in the checkout, ../data/processed/quick/model from notebooks/).")
 
 
 def _cast(tensors: dict, dtype) -> dict:

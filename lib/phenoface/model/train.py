@@ -3,9 +3,11 @@ its latent. Checkpoints every few steps and resume (a long CPU run can be done i
 where the hardware has it; the same call runs DDP on several GPUs or nodes (``devices``, ``num_nodes``).
 
 Resume checkpoints are Lightning's own ``.ckpt`` training state (optimizer, EMA, step), written and read
-only by this module inside the run's folder, like the project's caches; the *model* it hands on is written
-with :mod:`phenoface.modelio` (safetensors). Before resuming, ``run.json`` beside the checkpoints is compared
-with the configuration asked for: a different model is refused and nothing is overwritten.
+only by this module inside the run's folder; the *model* it hands on is written with :mod:`phenoface.modelio`
+(safetensors). They are read only with ``torch.load(weights_only=True)`` (:func:`load_training_state`):
+tensors and plain values, never objects, so a planted ``last.ckpt`` cannot run code; one that needs more is
+refused, naming the file and how to start over. Before resuming, ``run.json`` beside the checkpoints is
+compared with the configuration asked for: a different model is refused and nothing is overwritten.
 
     python -m phenoface.model.train --out /tmp/g --size tiny --faces 64 --ae-steps 20 --unet-steps 20 \\
         --devices 2 --strategy ddp        # two CPU processes (gloo); what the DDP test runs
@@ -26,6 +28,40 @@ from ..config import write_json
 
 class CheckpointMismatch(ValueError):
     """Resuming from checkpoints of another configuration: refused, nothing overwritten."""
+
+
+class UnsafeCheckpoint(ValueError):
+    """A training checkpoint that a weights-only load cannot read: refused, because a full unpickle could run
+    code (or the file is not a checkpoint at all)."""
+
+
+def load_training_state(path) -> dict:
+    """A resume checkpoint (Lightning's training state), read with ``weights_only=True``: tensors, numbers,
+    strings and containers, never arbitrary objects. The explicit argument also wins over
+    ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``. Anything else is refused with :class:`UnsafeCheckpoint`, naming the
+    file and how to start the training over, never with torch's hint to unpickle it."""
+    import pickle
+    import re
+
+    import torch
+
+    path = Path(path)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, TypeError, AttributeError) as err:
+        # torch's own message goes on to suggest allowlisting or weights_only=False; only the cause is kept
+        text = str(err)
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+        cause = re.search(r"WeightsUnpickler error:\s*([^\n]+)", text)
+        why = (f"it would import {found.group(1)}, which is not a tensor or a plain value" if found else
+               f"not a torch checkpoint: {cause.group(1).strip()}" if cause else
+               f"{type(err).__name__}: {text.splitlines()[0][:120] if text else ''}")
+        raise UnsafeCheckpoint(
+            f"Refused to resume from {path}: it is not training state a weights-only load can read ({why}). "
+            "Checkpoints are read as tensors and plain values only, because unpickling anything more could run "
+            f"arbitrary code. If this training run's checkpoints are yours, delete {path.parent} and train again "
+            "from the start (notebook 05 with TRAIN_MODEL: true, or notebook 01 with TRAIN_BASELINES: true: "
+            "./run_all.sh --only 05 --force); never load a checkpoint from elsewhere.") from None
 
 
 def precision_for(precision: str = "auto") -> str:
@@ -90,10 +126,12 @@ def fit(module, data, folder, config: dict, max_steps: int, **trainer_kw) -> dic
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     resume = _resume_path(folder, config)  # a larger max_steps continues the same run
+    if resume is not None:
+        load_training_state(resume)  # refuse a planted or foreign checkpoint before Lightning opens it
     L.seed_everything(int(config.get("seed", 0)), workers=True, verbose=False)
     trainer = make_trainer(folder, max_steps, **trainer_kw)
     t0 = time.perf_counter()
-    trainer.fit(module, datamodule=data, ckpt_path=resume)
+    trainer.fit(module, datamodule=data, ckpt_path=resume, weights_only=True)
     return {"steps": int(trainer.global_step), "seconds": round(time.perf_counter() - t0, 1), "resumed": resume is not None,
             "world_size": int(trainer.world_size), "precision": str(trainer.precision), "rank": int(trainer.global_rank)}
 

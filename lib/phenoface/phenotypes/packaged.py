@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import subprocess
 import time
 from pathlib import Path
 
+from ..config import git_commit  # noqa: F401  (re-exported: model cards import it from here)
 from .instrument import PhenotypeInstrument, train_instrument
 
 FOLDER = Path(__file__).resolve().parents[1] / "assets" / "instrument_quick"
@@ -76,15 +76,6 @@ def build(folder: Path = FOLDER, progress: bool = True, **recipe) -> PhenotypeIn
                      commit=git_commit(), packaged=True)
     inst.save(folder)
     return inst
-
-
-def git_commit() -> str:
-    """The checkout's short commit ('' outside git): recorded on model cards."""
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              cwd=Path(__file__).parent, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return ""
 
 
 def main(argv: list[str] | None = None) -> int:
