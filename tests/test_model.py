@@ -228,3 +228,21 @@ def test_term_retention_reads_which_terms_survive():
         term_retention(before, after.drop(columns="HP:c"))
     with pytest.raises(ValueError, match="60 vs 59 faces"):
         term_retention(before, after.iloc[1:])
+
+
+def test_a_moved_run_resumes_into_last_ckpt_and_more_steps_continue_the_schedule(tmp_path):
+    """A training folder copied elsewhere resumes where it was (last.ckpt, not a new last-v1.ckpt beside a stale
+    one), and raising the autoencoder's steps continues its one-cycle schedule instead of crashing."""
+    import shutil
+
+    first = tmp_path / "first"
+    main(["--out", str(first), "--faces", "24", "--image-size", "32", "--ae-steps", "2", "--unet-steps", "2"])
+    moved = tmp_path / "moved"
+    shutil.copytree(first, moved)
+    main(["--out", str(moved), "--faces", "24", "--image-size", "32", "--ae-steps", "4", "--unet-steps", "3"])
+    for part, steps in (("autoencoder", 4), ("unet", 3)):
+        assert not list((moved / part).glob("last-v*.ckpt")), part
+        state = torch.load(moved / part / "last.ckpt", map_location="cpu", weights_only=True)
+        assert state["global_step"] == steps, part
+    card = json.loads((moved / "model" / "card.json").read_text())
+    assert card["autoencoder"]["resumed"] and card["autoencoder"]["steps"] == 4

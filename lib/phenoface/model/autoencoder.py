@@ -65,8 +65,23 @@ class AutoencoderModule(L.LightningModule):
         self.log("ae_val_loss", loss, sync_dist=True)
         self.log("ae_val_psnr", logs["psnr"], prog_bar=True, sync_dist=True)
 
+    def _schedule(self, opt):
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=self.hparams.lr, total_steps=max(self.hparams.total_steps, 2),
+                                                   pct_start=0.1)
+
     def configure_optimizers(self):
         opt = torch.optim.AdamW(self.vae.parameters(), lr=self.hparams.lr, weight_decay=0.0)
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=self.hparams.lr, total_steps=max(self.hparams.total_steps, 2),
-                                                    pct_start=0.1)
-        return [opt], [{"scheduler": sched, "interval": "step"}]
+        return [opt], [{"scheduler": self._schedule(opt), "interval": "step"}]
+
+    def on_load_checkpoint(self, checkpoint):
+        """Resuming with more (or fewer) steps than the run was started with: the one-cycle schedule is stretched
+        to the new total, continuing from the step reached (a restored schedule would stop at its old total)."""
+        states = checkpoint.get("lr_schedulers") or []
+        total = max(self.hparams.total_steps, 2)
+        done = int(checkpoint.get("global_step", 0))
+        if states and states[0].get("total_steps") not in (None, total):
+            if done >= total:
+                raise ValueError(f"resuming at step {done} with AE_STEPS = {self.hparams.total_steps}: the run is already "
+                                 "past that; raise AE_STEPS, or delete the training folder to start over")
+            fresh = self._schedule(torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=self.hparams.lr)).state_dict()
+            states[0].update(total_steps=fresh["total_steps"], _schedule_phases=fresh["_schedule_phases"])

@@ -29,11 +29,15 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=SHIPPED)
     ap.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE",
                     help="more parameter overrides, e.g. UNET_STEPS=4000 AE_STEPS=1500")
+    ap.add_argument("--reuse-inputs", action="store_true",
+                    help="train on notebooks 00-04's artifacts in DATA_DIR as they are, without rerunning a step "
+                         "whose code changed (they must exist)")
     a = ap.parse_args(argv)
     import yaml
 
     overrides = {"TRAIN_MODEL": True, **{k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in a.set)}}
-    run(a.profile, only=["00", "02", "03", "04"], timeout=a.timeout)
+    if not a.reuse_inputs:
+        run(a.profile, only=["00", "02", "03", "04"], timeout=a.timeout)
     log = run(a.profile, only=["05"], force=True, timeout=a.timeout, overrides=overrides)
     if log.get("failed"):
         print("notebook 05 failed: nothing shipped (see reports/05_train_conditioned_diffusion.html)")

@@ -96,8 +96,11 @@ def make_trainer(folder: Path, max_steps: int, devices="auto", num_nodes: int = 
     from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
 
+    # no version counter: a folder copied or moved elsewhere (its checkpoint remembers the old absolute path)
+    # must keep writing last.ckpt, not last-v1.ckpt beside a stale last.ckpt that the next resume would read
     ckpt = ModelCheckpoint(dirpath=folder, filename="step{step}", save_last=True, every_n_train_steps=max(1, every),
-                           save_top_k=1, monitor="step", mode="max", auto_insert_metric_name=False)
+                           save_top_k=1, monitor="step", mode="max", auto_insert_metric_name=False,
+                           enable_version_counter=False)
     return L.Trainer(default_root_dir=folder, max_steps=int(max_steps), max_epochs=-1, accelerator=accelerator,
                      devices=devices, num_nodes=num_nodes, strategy=strategy, precision=precision_for(precision),
                      gradient_clip_val=1.0, callbacks=[ckpt, *callbacks], logger=CSVLogger(folder, name="log"),
