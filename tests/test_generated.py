@@ -93,3 +93,24 @@ def test_series_severity_scores_severity_rows_only():
     sev = (t["kind"] == "severity").to_numpy()
     assert np.isnan(out[~sev]).all() and np.allclose(out[sev], t.loc[sev, "level"] * 10)
     assert scorer.args == (["D1"] * 6, [5.0] * 6, ["M"] * 6)
+
+
+def test_fault_metrics_name_each_side_of_each_fault():
+    import pandas as pd
+
+    from phenoface.evaluation.faults import SETTINGS, fault_metrics
+
+    rows = [{"fault": "spacing", "setting": s, "metric": "recogniser top-1", "value": v, "lo": 0, "hi": 1, "n": 8}
+            for s, v in zip(SETTINGS["spacing"], (0.2, 0.4))]
+    rows += [{"fault": "unaffected", "setting": SETTINGS["unaffected"][1], "metric": "read as unaffected", "value": 0.9,
+              "lo": 0.8, "hi": 1.0, "n": 40}]
+    out = fault_metrics(pd.DataFrame(rows))
+    assert out == {"fault_spacing_top1_before": 0.2, "fault_spacing_top1_after": 0.4,
+                   "fault_unaffected_read_unaffected_after": 0.9}
+
+
+def test_sampling_faults_refuses_an_unknown_fault():
+    from phenoface.evaluation.faults import sampling_faults
+
+    with pytest.raises(ValueError, match="unknown fault"):
+        sampling_faults(None, None, None, None, {}, faults=("spacing", "colour"))

@@ -21,7 +21,8 @@ REQUIRED = {
                           "term_intensity_pearson_min", "age_mae", "kg_profile_precision_at_k",
                           "frequency_profile_precision_at_k", "chance_precision_at_k", "image_profile_sd_floor"},
     "05_train_conditioned_diffusion": {"train_steps", "train_seconds", "final_loss", "images_per_second",
-                                       "checkpoint_source", "autoencoder_top1_ratio"},
+                                       "checkpoint_source", "autoencoder_top1_ratio", "autoencoder_age_mae_ratio",
+                                       "autoencoder_terms_kept", "autoencoder_allows_goals", "conditioning_format"},
     "01_baselines": {"class_train_steps", "prompt_train_steps", "class_seconds_per_image", "prompt_seconds_per_image",
                      "portraits", "warps", "warp_applied_vs_measured_pearson", "warp_dlib_distance"},
     "06_generate": {"images_generated", "seconds_per_image", "edits", "edit_seconds_per_face", "inversion_ok_rate",
@@ -32,7 +33,10 @@ REQUIRED = {
                     "memorisation_tpr_at_fpr1", "memorisation_rate", "fd_real_vs_heldout", "method_class_top1",
                     "method_prompt_top1", "method_profile_top1", "method_kg_top1", "portrait_top5_aligned", "photo_edit_dlib_distance", "edit_age_progression_spearman",
                     "portrait_phenotype_pearson_aligned", "edit_ddim_h2d_severity_score_move", "identity_calibration_auc_untouched",
-                    "edit_ddim_h2d_identity_untouched", "edit_ddim_h2d_target_top1", "edit_progression_order_accuracy"},
+                    "edit_ddim_h2d_identity_untouched", "edit_ddim_h2d_target_top1", "edit_progression_order_accuracy",
+                    "membership_tpr_at_fpr1", "fault_spacing_top1_before", "fault_spacing_top1_after",
+                    "fault_unaffected_read_unaffected_before", "fault_unaffected_read_unaffected_after",
+                    "fault_severity_order_after", "fault_zero_shot_precision_after"},
     "08_summary": {"headlines_pass", "headlines_miss", "methods_compared"},
 }
 
@@ -71,7 +75,11 @@ BOUNDS = {
     # checks that it learns); the oracle route (meter on the renderer's landmarks) must still work
     "04_image_profiles": {"image_profile_precision_at_k_oracle": (0.5, 1.0), "age_mae_mean_age_baseline": (5.0, 25.0)},
     # the identity measure must tell the same person from another on renders (truth known), even at smoke size
-    "07_evaluate": {"identity_calibration_auc_untouched": (0.8, 1.0), "memorisation_auc": (0.6, 1.0), "memorisation_tpr_at_fpr1": (0.3, 1.0), "memorisation_rate": (0.0, 0.1),
+    # smoke trains the generator for a few steps: its format is what this code trains, the checks are well formed
+    "05_train_conditioned_diffusion": {"conditioning_format": (2, 2), "autoencoder_terms_kept": (0, 21),
+                                       "autoencoder_top1_ratio": (0.0, 2.0)},
+    "07_evaluate": {"membership_tpr_at_fpr1": (0.0, 1.0), "fault_spacing_top1_after": (0.0, 1.0),
+                    "identity_calibration_auc_untouched": (0.8, 1.0), "memorisation_auc": (0.6, 1.0), "memorisation_tpr_at_fpr1": (0.3, 1.0), "memorisation_rate": (0.0, 0.1),
                     "progression_order_accuracy_unaffected": (0.2, 0.8), "fd_real_vs_heldout": (0.0, 100.0)},
 }
 # Relations that must hold even at smoke size: a figure above its trivial baseline.

@@ -81,3 +81,31 @@ def test_shipped_baselines_install_and_share_the_generators_autoencoder(method, 
     assert m.method == method
     imgs = generate(m, disease=m.diseases.ids[0], n=2, steps=3, seed=0)
     assert imgs.shape == (2, 64, 64, 3) and imgs.std() > 5
+
+
+def test_golden_outputs_keep_a_refactor_and_catch_a_change_of_meaning(tmp_path, monkeypatch):
+    """The shipped generator's stored golden outputs are what this code computes (a refactor that changes
+    nothing keeps the checkpoint); other weights, or code that reads the tokens differently, are caught."""
+    import torch
+
+    from phenoface.conditioning import ConditionEncoder
+    from phenoface.model import load_model
+    from phenoface.model.golden import GoldenMismatch, check_golden
+    from phenoface.model.pipeline import install_shipped
+
+    install_shipped(tmp_path / "model")
+    assert check_golden(tmp_path / "model") <= 2e-3
+    m = load_model(tmp_path / "model")
+    with torch.no_grad():
+        m.unet.conv_out.bias += 0.01
+    with pytest.raises(GoldenMismatch, match="differ"):
+        check_golden(tmp_path / "model", model=m)
+    # the same weights read another way (tokens at half their normalised scale; their order would not show:
+    # cross-attention does not see it): refused
+    forward = ConditionEncoder.forward
+    monkeypatch.setattr(ConditionEncoder, "forward", lambda self, cond: 0.5 * forward(self, cond))
+    with pytest.raises(GoldenMismatch):
+        check_golden(tmp_path / "model")
+    (tmp_path / "model" / "golden.json").unlink()
+    with pytest.raises(GoldenMismatch, match="no golden.json"):
+        check_golden(tmp_path / "model")

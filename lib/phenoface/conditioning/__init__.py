@@ -6,10 +6,10 @@ One token per group member, in a fixed order (``token_layout``):
 - ``profile``: the disease's fused profile (KG, LLM and image evidence) over the renderable terms, as the
   profile-weighted sum of the term names' text embeddings, projected;
 - ``terms``: one token per renderable term: the term name's text embedding (MiniLM offline, 384-d),
-  projected, times the term's weight (a face's own measured tags in training; what is asked for at
+  projected, with the term's amount (a face's own measured tags in training; what is asked for at
   generation). Because terms are shared between diseases, a disease never seen in images can be drawn
   from its KG profile alone;
-- ``age`` (years, continuous, Fourier features of log-age), ``sex`` (F, M, unknown) and ``severity``.
+- ``age`` (years, continuous, Fourier features of age), ``sex`` (F, M, unknown) and ``severity``.
 
 Each group can be dropped (replaced by its learned null token), so that classifier-free guidance has the
 unconditional and partial predictions it needs.
@@ -41,6 +41,7 @@ from ..cohort.terms import TERM_IDS, TERMS
 
 GROUPS = ("disease", "profile", "terms", "age", "sex", "severity")
 VERSION = 2  # the conditioning format new models are trained with (see the module docstring)
+AMOUNTS = ("both", "tokens", "embedding")
 CONTEXT = ("age", "sex")
 # The views a format-2 model is trained on, with their shares: what each keeps. "terms" here means a random
 # subset of the face's terms is stated (the others unknown), so one term alone, a profile's terms and all
@@ -181,10 +182,14 @@ class ConditionEncoder(nn.Module):
     formats); a format-2 encoder also gives the UNet's added embedding input (:meth:`added_features`)."""
 
     def __init__(self, dim: int, kg_dim: int, term_text: np.ndarray | torch.Tensor, max_age: float = 80.0,
-                 version: int = VERSION):
+                 version: int = VERSION, amounts: str = "both"):
         super().__init__()
         if version not in (1, 2):
             raise ValueError(f"conditioning format {version!r} is unknown (this code reads 1 and 2)")
+        if amounts not in AMOUNTS:
+            raise ValueError(f"amounts = {amounts!r}: choose one of {', '.join(AMOUNTS)}")
+        # format 2: where the amounts enter (an ablation knob; "both" is what the project trains)
+        self.amounts = amounts if version >= 2 else "tokens"
         text = torch.as_tensor(np.asarray(term_text, np.float32))
         self.dim, self.kg_dim, self.n_terms, self.max_age = dim, kg_dim, text.shape[0], float(max_age)
         self.version = int(version)
@@ -212,7 +217,7 @@ class ConditionEncoder(nn.Module):
     @property
     def added_dim(self) -> int | None:
         """Width of :meth:`added_features` (None for format 1, which has no added embedding)."""
-        return 2 * self.n_terms + 4 if self.version >= 2 else None
+        return 2 * self.n_terms + 4 if self.version >= 2 and self.amounts != "tokens" else None
 
     def token_layout(self) -> list[str]:
         return ["disease", "profile", *[f"term:{t}" for t in TERM_IDS[: self.n_terms]], "age", "sex", "severity"]
@@ -254,12 +259,12 @@ class ConditionEncoder(nn.Module):
         profile = torch.where(unaff, self.norm(self.unaffected[1]).expand(len(w), -1), self.norm(self.profile(prof_vec)))
         # the amount after the norm: the token moves in proportion to it (LayerNorm would erase a scale)
         base = self.norm(self.term(self.term_text) + self.term_pos)[None]
-        terms = base + cond.terms.clamp(0, 1)[..., None] * self.amount[None]
+        terms = base + cond.terms.clamp(0, 1)[..., None] * self.amount[None] * (self.amounts != "embedding")
         stated = cond.known.to(dev) & g["terms"]
         terms = torch.where(stated[..., None], terms, self.norm(self.term_null)[None].expand_as(terms))
         age = (cond.age.clamp(0, self.max_age) / self.max_age).float()
         sev = cond.severity.clamp(0, 1).float()
-        severity = self.norm(self.severity(sev)) + sev[:, None] * self.severity_amount
+        severity = self.norm(self.severity(sev)) + sev[:, None] * self.severity_amount * (self.amounts != "embedding")
         single = [pick("disease", disease), pick("profile", profile)]
         tail = [pick("age", self.norm(self.age(age))), pick("sex", self.norm(self.sex(cond.sex.clamp(0, 2)))),
                 pick("severity", severity)]
@@ -268,7 +273,7 @@ class ConditionEncoder(nn.Module):
     def added_features(self, cond: Condition) -> torch.Tensor | None:
         """Format 2: (B, 2T + 4) = [stated amounts, stated mask, severity (if kept), severity kept, unaffected,
         disease given], the UNet's ``class_labels`` for its projection embedding; format 1: None."""
-        if self.version < 2:
+        if self.added_dim is None:
             return None
         dev = self.null.device
         keep = cond.keep.to(dev)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["confusion_matrix", "memorisation_pairs", "severity_scatter", "progression_strip", "nn_histogram",
-           "memorisation_roc", "severity_baselines"]
+           "memorisation_roc", "severity_baselines", "sampling_faults"]
 
 
 def _short(name: str, n: int = 22) -> str:
@@ -170,5 +170,24 @@ def severity_baselines(table: pd.DataFrame, names: dict | None = None, title: st
     ax.set_xticks(x, [_short((names or {}).get(i, i), 16) for i in t.index], rotation=60, ha="right", fontsize=7)
     ax.set(ylabel="Spearman with true severity", ylim=(-1, 1), title=title or "severity: score vs age-only baseline")
     ax.legend(fontsize=7, ncol=3, loc="lower left")
+    fig.tight_layout()
+    return fig
+
+
+def sampling_faults(table: pd.DataFrame, title: str = "sampling-side faults: before and after each fix (same seeds)"):
+    """One panel per (fault, metric): the figure before and after the fix, with its bootstrap interval."""
+    import matplotlib.pyplot as plt
+
+    keys = list(table.groupby(["fault", "metric"], sort=False).groups)
+    fig, axes = plt.subplots(1, len(keys), figsize=(2.1 * len(keys), 2.8), squeeze=False)
+    for ax, (fault, metric) in zip(axes[0], keys):
+        g = table[(table["fault"] == fault) & (table["metric"] == metric)].reset_index(drop=True)
+        err = np.vstack([g["value"] - g["lo"], g["hi"] - g["value"]]).clip(min=0)
+        err = np.where(np.isfinite(err), err, 0)
+        ax.bar(range(len(g)), g["value"], yerr=err, color=["tab:gray", "tab:green"][: len(g)], capsize=3)
+        ax.set_xticks(range(len(g)), [s.replace(" ", "\n", 1) for s in g["setting"]], fontsize=7)
+        ax.set_title(f"{fault.replace('_', '-')}\n{metric}", fontsize=8)
+        ax.tick_params(axis="y", labelsize=7)
+    fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return fig

@@ -43,7 +43,7 @@ class DiffusionModule(L.LightningModule):
     def __init__(self, vae_config: dict, unet_config: dict, kg_dim: int, term_text, latent_scale: float = 1.0,
                  prediction_type: str = "epsilon", lr: float = 1e-3, ema_decay: float = 0.999,
                  p_group: float = 0.15, p_all: float = 0.1, total_steps: int = 1000, warmup: int = 100,
-                 conditioning_version: int = VERSION):
+                 conditioning_version: int = VERSION, amounts: str = "both"):
         super().__init__()
         if prediction_type not in PREDICTIONS:
             raise ValueError(f"prediction_type must be one of {PREDICTIONS}, got {prediction_type!r}")
@@ -51,7 +51,8 @@ class DiffusionModule(L.LightningModule):
         from diffusers import DDPMScheduler
 
         self.vae = build_autoencoder(vae_config).requires_grad_(False).eval()
-        self.encoder = ConditionEncoder(unet_config["cross_attention_dim"], kg_dim, term_text, version=conditioning_version)
+        self.encoder = ConditionEncoder(unet_config["cross_attention_dim"], kg_dim, term_text, version=conditioning_version,
+                                        amounts=amounts)
         self.hparams.unet_config = with_added_embedding(unet_config, self.encoder)
         self.unet = build_unet(self.hparams.unet_config)
         # views of each concept seen in training (format 2), recorded in the model card

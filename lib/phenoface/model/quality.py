@@ -38,10 +38,12 @@ def term_retention(before: pd.DataFrame, after: pd.DataFrame) -> pd.Series:
     return pd.Series({c: pearson(before[c], after[c]) for c in before.columns}, name="kept (Pearson)")
 
 
-def autoencoder_check(model, images, labels, recogniser, data_dir=None) -> dict:
-    """Figures of the autoencoder on held-out faces: PSNR, recogniser top-1 on originals and reconstructions
-    (and their ratio), and the per-term Pearson between the instrument's readings before and after."""
-    from ..phenotypes import measure_images
+def autoencoder_check(model, images, labels, recogniser, data_dir=None, ages=None) -> dict:
+    """Figures of the autoencoder on held-out faces, the ceiling of any UNet in its latent: PSNR, recogniser top-1
+    on originals and reconstructions (and their ratio; goal >= 0.9), the per-term Pearson between the
+    instrument's readings before and after, and with ``ages`` the age estimator's MAE on both (goal: the
+    reconstructions' at most 1.5 x the originals')."""
+    from ..phenotypes import estimate_age, measure_images
 
     rec = reconstruct(model, images)
     top_real = recogniser.evaluate(images, labels, k=1)["top1"]
@@ -52,9 +54,19 @@ def autoencoder_check(model, images, labels, recogniser, data_dir=None) -> dict:
            "top1_ratio": float(top_rec / top_real) if top_real > 0 else float("nan"),
            "term_pearson_median": float(np.nanmedian(r)), "term_pearson_min": float(np.nanmin(r)),
            "reconstructions": rec}
-    out["table"] = pd.DataFrame({"value": [out["psnr"], out["top1_real"], out["top1_reconstructed"], out["top1_ratio"],
-                                           out["term_pearson_median"], out["term_pearson_min"]]},
-                                index=["PSNR (dB)", "recogniser top-1, originals", "recogniser top-1, reconstructions",
-                                       "top-1 ratio (goal ≥ 0.9)", "term readings before vs after, median Pearson",
-                                       "term readings before vs after, min Pearson"]).round(3)
+    rows = {"PSNR (dB)": (out["psnr"], ""), "recogniser top-1, originals": (out["top1_real"], ""),
+            "recogniser top-1, reconstructions": (out["top1_reconstructed"], ""),
+            "top-1 ratio": (out["top1_ratio"], "≥ 0.9"),
+            "term readings before vs after, median Pearson": (out["term_pearson_median"], ""),
+            "term readings before vs after, min Pearson": (out["term_pearson_min"], "")}
+    if ages is not None:
+        ages = np.asarray(ages, float)
+        out["age_mae_real"] = float(np.mean(np.abs(estimate_age(images, data_dir=data_dir) - ages)))
+        out["age_mae_reconstructed"] = float(np.mean(np.abs(estimate_age(rec, data_dir=data_dir) - ages)))
+        out["age_mae_ratio"] = out["age_mae_reconstructed"] / max(out["age_mae_real"], 1e-9)
+        rows |= {"age MAE, originals (years)": (out["age_mae_real"], ""),
+                 "age MAE, reconstructions (years)": (out["age_mae_reconstructed"], ""),
+                 "age MAE ratio": (out["age_mae_ratio"], "≤ 1.5")}
+    out["allows_goals"] = bool(out["top1_ratio"] >= 0.9 and out.get("age_mae_ratio", 0.0) <= 1.5)
+    out["table"] = pd.DataFrame([{"figure": k, "value": round(v, 3), "goal": g} for k, (v, g) in rows.items()]).set_index("figure")
     return out

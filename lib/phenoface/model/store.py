@@ -112,7 +112,7 @@ def save_conditioning(folder, encoder, diseases: DiseaseTable, dtype=None) -> No
     cond |= {"diseases.embedding": torch.as_tensor(diseases.embedding), "diseases.profile": torch.as_tensor(diseases.profile)}
     modelio.save_model(Path(folder) / "conditioning.safetensors", cond,
                        {"kg_dim": int(diseases.kg_dim), "disease_ids": list(diseases.ids), "disease_names": diseases.names or {},
-                        "format": int(getattr(encoder, "version", 1))},
+                        "format": int(getattr(encoder, "version", 1)), "amounts": getattr(encoder, "amounts", "tokens")},
                        kind=KIND + "/conditioning")
 
 
@@ -187,7 +187,8 @@ def load_conditioning(folder, width: int, dtype=torch.float32):
     cond_t, cond_c = modelio.load_model(Path(folder) / "conditioning.safetensors", kind=f"{KIND}/conditioning",
                                         rebuild=REBUILD)
     enc_state = _cast({k[len("encoder."):]: v for k, v in cond_t.items() if k.startswith("encoder.")}, dtype)
-    encoder = ConditionEncoder(width, cond_c["kg_dim"], enc_state["term_text"], version=int(cond_c.get("format", 1)))
+    encoder = ConditionEncoder(width, cond_c["kg_dim"], enc_state["term_text"], version=int(cond_c.get("format", 1)),
+                               amounts=cond_c.get("amounts", "both"))
     encoder.load_state_dict(enc_state)
     diseases = DiseaseTable(cond_c["disease_ids"], torch.as_tensor(cond_t["diseases.embedding"]).float().numpy(),
                             torch.as_tensor(cond_t["diseases.profile"]).float().numpy(), cond_c.get("disease_names"))
