@@ -121,4 +121,4 @@ def test_concept_dropout_trains_every_condition_guidance_builds():
     # views that keep terms state all of them, or a subset down to one term alone
     kept_terms = d.keep[:, GROUPS.index("terms")]
     stated = d.known[kept_terms].sum(1)
-    assert (stated == T).float().mean() > 0.4 and (stated == 1).any() and (stated < T).float().mean() > 0.3
+    assert abs(float((stated == T).float().mean()) - 0.8) < 0.05 and (stated == 1).any()
