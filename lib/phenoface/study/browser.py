@@ -138,3 +138,21 @@ def serve_in_thread(app, host: str = "127.0.0.1"):
         time.sleep(0.05)
     port = server.servers[0].sockets[0].getsockname()[1]
     return f"http://{host}:{port}", server
+
+
+def page_screenshot(study, target, rater: str = "preview") -> Path:
+    """The rating page as a rater sees it (first face, a realness and a disease key pressed), served from a
+    throw-away database on loopback."""
+    from .server import create_app
+
+    with tempfile.TemporaryDirectory(prefix="phenoface-study-") as tmp:
+        base, server = serve_in_thread(create_app(study, Path(tmp) / "preview.sqlite"))
+        try:
+            with Browser(width=1000, height=560) as page:
+                page.goto(f"{base}/?rater={rater}")
+                page.wait_for("document.body.getAttribute('data-state') === 'rating'")
+                page.press("4")
+                page.press("a")
+                return page.screenshot(target)
+        finally:
+            server.should_exit = True
