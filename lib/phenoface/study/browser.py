@@ -148,7 +148,7 @@ def page_screenshot(study, target, rater: str = "preview") -> Path:
     with tempfile.TemporaryDirectory(prefix="phenoface-study-") as tmp:
         base, server = serve_in_thread(create_app(study, Path(tmp) / "preview.sqlite"))
         try:
-            with Browser(width=1000, height=560) as page:
+            with Browser(width=1100, height=720) as page:
                 page.goto(f"{base}/?rater={rater}")
                 page.wait_for("document.body.getAttribute('data-state') === 'rating'")
                 page.press("4")
