@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))
 
 from phenoface.cohort import DISEASES  # noqa: E402
+from phenoface.config import write_json  # noqa: E402
 from phenoface.study import build_study_set, read_answers  # noqa: E402
 from phenoface.study.server import page_version  # noqa: E402
 
@@ -73,6 +74,7 @@ def main(argv=None) -> int:
     ap.add_argument("--raters", type=int, default=30)
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--per-disease", type=int, default=40, help="faces per disease and source in the synthetic set")
+    ap.add_argument("--out", default="reports/bench/study_load.json")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="study-load-") as tmp:
         study = synthetic_set(Path(tmp) / "set", args.per_disease)
@@ -128,6 +130,7 @@ def main(argv=None) -> int:
                   "latency_ms_p95": round(float(np.quantile(lat, 0.95)), 1) if len(lat) else None,
                   "cpu_cores": os.cpu_count()}
     print(json.dumps(result, indent=2))
+    write_json(ROOT / args.out if not Path(args.out).is_absolute() else args.out, result)  # atomic, like every artifact
     ok = (result["lost"] == 0 and result["rows_duplicated"] == 0 and result["unacknowledged_stored"] == 0
           and result["double_submits_refused_409"] == result["double_submits"])
     return 0 if ok else 1
