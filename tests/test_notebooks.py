@@ -38,6 +38,9 @@ REQUIRED = {
                     "fault_unaffected_read_unaffected_before", "fault_unaffected_read_unaffected_after",
                     "fault_severity_order_after", "fault_zero_shot_precision_after"},
     "08_summary": {"headlines_pass", "headlines_miss", "methods_compared"},
+    "09_reader_study": {"raters", "answers", "simulated", "real_vs_generated_accuracy", "real_vs_generated_accuracy_ci",
+                        "disease_accuracy_real", "disease_accuracy_generated", "disease_accuracy_ratio", "fleiss_kappa",
+                        "krippendorff_alpha", "recogniser_disease_accuracy_same_items", "simulated_recovered"},
 }
 
 pytestmark = [pytest.mark.notebook, pytest.mark.slow]
@@ -81,6 +84,10 @@ BOUNDS = {
     "07_evaluate": {"membership_tpr_at_fpr1": (0.0, 1.0), "fault_spacing_top1_after": (0.0, 1.0),
                     "identity_calibration_auc_untouched": (0.8, 1.0), "memorisation_auc": (0.6, 1.0), "memorisation_tpr_at_fpr1": (0.3, 1.0), "memorisation_rate": (0.0, 0.1),
                     "progression_order_accuracy_unaffected": (0.2, 0.8), "fd_real_vs_heldout": (0.0, 100.0)},
+    # smoke: 4 simulated raters (real vs generated 0.7, disease 0.6 real / 0.4 generated) on notebook 07's study set
+    "09_reader_study": {"simulated": (1, 1), "raters": (4, 4), "real_vs_generated_accuracy": (0.55, 0.85),
+                        "disease_accuracy_real": (0.35, 0.85), "disease_accuracy_generated": (0.15, 0.65),
+                        "simulated_recovered": (3, 4), "fleiss_kappa": (0.0, 0.5)},
 }
 # Relations that must hold even at smoke size: a figure above its trivial baseline.
 ABOVE = [

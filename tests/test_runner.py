@@ -335,3 +335,18 @@ def test_sigterm_stops_the_step_cleanly_and_the_rerun_redoes_it(project):
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     assert "01_b: running" in out and "00_a: inputs, parameters and artifacts unchanged" in out
+
+
+def test_new_answers_in_the_study_database_change_notebook_09s_fingerprint(tmp_path):
+    """A rerun after raters answered more must not be skipped: the answers file (and its WAL) is an input."""
+    from phenoface.runner import _step_inputs
+
+    db = tmp_path / "answers.sqlite"
+    db.write_bytes(b"x")
+    nb = tmp_path / "09_reader_study.ipynb"
+    params = {"STUDY_ANSWERS": str(db)}
+    first = _step_inputs(nb, params, tmp_path)
+    assert first and _step_inputs(tmp_path / "07_evaluate.ipynb", params, tmp_path) == ""
+    (tmp_path / "answers.sqlite-wal").write_bytes(b"new rows")
+    assert _step_inputs(nb, params, tmp_path) != first
+    assert _step_inputs(nb, {"STUDY_ANSWERS": ""}, tmp_path) == ""

@@ -20,7 +20,7 @@ from typing import Any, Iterable
 
 import yaml
 
-ALL = ("00", "01", "02", "03", "04", "05", "06", "07", "08")
+ALL = ("00", "01", "02", "03", "04", "05", "06", "07", "08", "09")
 
 
 @dataclass(frozen=True)
@@ -211,6 +211,18 @@ PARAMS: tuple[Param, ...] = (
        pattern="search"),
     _p("SEVERITY_METHODS", "list", "severity scores tried; best validation Spearman reported", ("07",),
        choices=("fitted", "profile")),
+    _p("STUDY_ANSWERS", "path", 'reader-study answers: a study database (answers.sqlite) or its CSV export ("" = '
+       "simulated raters of the accuracies below)", ("09",), must_exist=True),
+    _p("STUDY_SIM_RATERS", "int", "simulated raters (when STUDY_ANSWERS is empty)", ("09",), low=2, high=10_000),
+    _p("STUDY_SIM_DETECT", "float", "simulated raters' chance of telling real from generated correctly", ("09",),
+       low=0, high=1),
+    _p("STUDY_SIM_DISEASE_REAL", "float", "simulated raters' chance of naming the disease of a real face", ("09",),
+       low=0, high=1),
+    _p("STUDY_SIM_DISEASE_GENERATED", "float", "simulated raters' chance of naming the disease of a generated face",
+       ("09",), low=0, high=1),
+    _p("STUDY_BOOTSTRAP", "int", "bootstrap replicates of the study's intervals (raters and faces resampled)", ("09",),
+       low=100, high=100_000),
+    _p("STUDY_SCREENSHOT", "bool", "put a headless-Chromium screenshot of the rating page into the report", ("09",)),
     _p("INCEPTION_WEIGHTS", "path", 'torch-fidelity Inception-v3 weights for standard FID ("" = skip)', ("07",),
        must_exist=True),
 )

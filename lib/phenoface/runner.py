@@ -98,6 +98,24 @@ def _step_env(nb_path: Path) -> str:
     return json.dumps({n: os.environ.get(n, "") for n in names}, sort_keys=True)
 
 
+def _step_inputs(nb_path: Path, params: dict, notebook_dir: Path) -> str:
+    """Size and modification time of the user files a step reads through its path parameters (the reader study's
+    answers, PrimeKG, weights): new answers in the same database rerun notebook 09. A SQLite database in WAL mode
+    takes new rows into its ``-wal`` file first, so that file counts too."""
+    prefix = nb_path.stem[:2]
+    seen = {}
+    for p in BY_NAME.values():
+        value = params.get(p.name)
+        if p.kind != "path" or not p.must_exist or prefix not in p.notebooks or not value:
+            continue
+        path = resolve_param_path(str(value), notebook_dir)
+        for f in (path, path.with_name(path.name + "-wal")):
+            if f.is_file():
+                st = f.stat()
+                seen[str(f)] = [st.st_size, st.st_mtime_ns]
+    return json.dumps(seen, sort_keys=True) if seen else ""
+
+
 DATA_LOCKS = ".locks"  # under DATA_DIR: the runner's own lock files, never a step's artifact
 
 
@@ -367,7 +385,7 @@ def run(profile: str = "quick", only: list[str] | None = None, force: bool = Fal
         for nb in all_nbs:
             log = read_log(log_path)
             previous = log["steps"].get(nb.stem, {}) if log.get("profile") == name else {}
-            fp = fingerprint(nb, params_file, upstream, package, extra + _step_env(nb))
+            fp = fingerprint(nb, params_file, upstream, package, extra + _step_env(nb) + _step_inputs(nb, params, notebook_dir))
             artifacts = previous.get("artifacts", {})
             if nb in chosen and failed:
                 print(f"[phenoface] {nb.stem}: not run, an earlier step failed", file=sys.stderr)
