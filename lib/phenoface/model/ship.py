@@ -21,6 +21,7 @@ def main(argv=None) -> int:
     from ..config import load_params, repo_root, resolve
     from ..runner import run
     from .golden import write_golden
+    from .pipeline import choose_weights
     from .store import convert
 
     ap = argparse.ArgumentParser(prog="python -m phenoface.model.ship", description=__doc__.splitlines()[0])
@@ -44,6 +45,9 @@ def main(argv=None) -> int:
         return 1
     params = load_params(a.profile)
     data_dir = resolve(params["DATA_DIR"], repo_root() / "notebooks")
+    # EMA or the last online weights, whichever denoises validation faces better (recorded in the card)
+    chosen = choose_weights(data_dir / "model", data_dir / "model_training", data_dir, seed=int(params["SEED"]))
+    print(f"weights: {chosen['chosen']} (validation denoising loss {chosen['losses']})")
     convert(data_dir / "model", a.out)
     write_golden(a.out)  # on the fp16 weights as shipped: what an install must reproduce
     print(f"shipped: {a.out}")
