@@ -119,7 +119,7 @@ class Condition:
                     keep=None) -> "Condition":
         """From arrays. A row with no disease vectors is *no disease given* (null disease and profile tokens)
         unless ``unaffected`` marks it: unaffected keeps its groups, with the meaning it was trained with."""
-        f = lambda a: torch.as_tensor(np.asarray(a, np.float32))  # noqa: E731
+        f = lambda a: torch.tensor(np.asarray(a, np.float32))  # noqa: E731  (a copy: inputs may be read-only views)
         emb, prof = f(disease_emb), f(profile)
         n = len(emb)
         unaff = torch.zeros(n, dtype=torch.bool) if unaffected is None else \

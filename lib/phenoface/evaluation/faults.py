@@ -116,7 +116,7 @@ def sampling_faults(model, real, recogniser, data_dir, profiles: dict, per_disea
                 rows.append(_row(fault, setting, "zero-shot precision@k", prec))
                 rows.append(_row(fault, setting, "zero-shot top-1", hits))
         elif fault == "severity" and model.method == "profile":
-            scorer = scorer or SeverityScorer(profile_weights(profiles)).fit(measure(real.images), real.table)
+            scorer = scorer or SeverityScorer(profile_weights(list(profiles.values()))).fit(measure(real.images), real.table)
             targets = [d for d in model.diseases.ids if d not in zero_shot and d in profiles]
             requests = {DISEASES.get(d, d): ("severity", d) for d in targets}
             levels = np.linspace(0, 1, 5)
