@@ -1,5 +1,5 @@
 """Stable Diffusion + LoRA training speed: our Lightning loop against a plain PyTorch loop on the same
-module, data and batch, side by side in one run (issue 10's GPU benchmark; goal >= 0.95x).
+module, data and batch, side by side in one run (the GPU benchmark; goal >= 0.95x).
 
     .venv/bin/python bench/bench_sd.py                          # tiny SD folder, 64 px, CPU here
     .venv/bin/python bench/bench_sd.py --shape sd15 --image-size 512 --batch 4 --steps 20   # GPU: SD-1.5-shaped UNet,
