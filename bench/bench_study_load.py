@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT / "lib"))
 from phenoface.cohort import DISEASES  # noqa: E402
 from phenoface.config import write_json  # noqa: E402
 from phenoface.study import build_study_set, read_answers  # noqa: E402
-from phenoface.study.server import page_version  # noqa: E402
+from phenoface.study.server import launch, page_version  # noqa: E402
 
 
 def synthetic_set(folder: Path, per_disease: int):
@@ -82,22 +82,11 @@ def main(argv=None) -> int:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        env = {**os.environ, "PYTHONPATH": str(ROOT / "lib") + os.pathsep + os.environ.get("PYTHONPATH", "")}
-        proc = subprocess.Popen([sys.executable, "-m", "phenoface.study", "serve", "--set", str(study.folder), "--db",
-                                 str(db), "--host", "127.0.0.1", "--port", str(port), "--presenter-key", "bench"],
-                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        base = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(base + "/api/study", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"the server did not start: {proc.stderr.read() if proc.poll() is not None else ''}")
-                time.sleep(0.2)
+            proc, base = launch(study.folder, db, port, presenter_key="bench")
+        except RuntimeError as exc:
+            raise SystemExit(str(exc)) from None
+        try:
             out, lock = {}, threading.Lock()
             until = time.monotonic() + args.seconds
             threads = [threading.Thread(target=rater, args=(base, f"load{i:02d}", until, out, lock)) for i in range(args.raters)]

@@ -1,16 +1,12 @@
 """The rating server as users run it (``python -m phenoface.study serve`` on 127.0.0.1): raters answering at
 once lose and duplicate nothing; killing the server mid-write leaves a consistent database holding every
 acknowledged answer; the page works by keyboard in headless Chromium and the presenter view updates."""
-import os
 import re
 import signal
 import socket
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import httpx
 import numpy as np
@@ -18,11 +14,10 @@ import pytest
 
 from phenoface.study import build_study_set, read_answers
 from phenoface.study.browser import Browser, chromium_path, serve_in_thread
-from phenoface.study.server import create_app, page_version
+from phenoface.study.server import create_app, launch, page_version
 
 from test_study import tiny_sources
 
-ROOT = Path(__file__).resolve().parents[1]
 KEY = "presenter-key"
 pytestmark = pytest.mark.slow
 
@@ -39,22 +34,7 @@ def server(tmp_path):
     study = build_study_set(tiny_sources(per_disease=4), tmp_path / "set", per_disease=4)
     port = _free_port()
     db = tmp_path / "answers.sqlite"
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "lib") + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    proc = subprocess.Popen([sys.executable, "-m", "phenoface.study", "serve", "--set", str(study.folder), "--db", str(db),
-                             "--port", str(port), "--presenter-key", KEY], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(base + "/api/study", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"the server did not start: {proc.stdout.read()}")
-        time.sleep(0.2)
+    proc, base = launch(study.folder, db, port, presenter_key=KEY)
     yield {"base": base, "proc": proc, "db": db, "study": study}
     if proc.poll() is None:
         proc.kill()

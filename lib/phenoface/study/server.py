@@ -194,3 +194,34 @@ def serve(set_dir, db_path, host: str = "127.0.0.1", port: int = 8765, token: st
     print(f"raters:    http://{shown}:{port}/{q}", flush=True)
     print(f"presenter: http://{shown}:{port}/presenter{q}{'&' if q else '?'}key={app.state.presenter_key}", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+
+
+def launch(set_dir, db_path, port: int, presenter_key: str | None = None, host: str = "127.0.0.1",
+           timeout: float = 60.0):
+    """Start ``python -m phenoface.study serve`` in a child process of this checkout and wait until it answers
+    ``/api/study``: (process, base URL). The caller stops it (``terminate``). A server that exits or does not
+    answer within ``timeout`` seconds is killed and reported with its output."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    lib = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": lib + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    cmd = [sys.executable, "-m", "phenoface.study", "serve", "--set", str(set_dir), "--db", str(db_path),
+           "--host", host, "--port", str(port)] + (["--presenter-key", presenter_key] if presenter_key else [])
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://{host}:{port}"
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(base + "/api/study", timeout=2).status_code == 200:
+                return proc, base
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"the study server did not start: {proc.communicate(timeout=10)[0]}")
+        time.sleep(0.2)
