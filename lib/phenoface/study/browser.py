@@ -34,7 +34,8 @@ class Browser:
         if exe is None:
             raise FileNotFoundError("no Chromium found (Debian: apt-get install chromium)")
         self.timeout = timeout
-        self._profile = tempfile.TemporaryDirectory(prefix="phenoface-chromium-")
+        # Chromium may still be writing its profile as it exits: a leftover file must not fail the caller
+        self._profile = tempfile.TemporaryDirectory(prefix="phenoface-chromium-", ignore_cleanup_errors=True)
         self.proc = subprocess.Popen([exe, *FLAGS, f"--window-size={width},{height}",
                                       f"--user-data-dir={self._profile.name}", "about:blank"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -145,7 +146,7 @@ def page_screenshot(study, target, rater: str = "preview") -> Path:
     throw-away database on loopback."""
     from .server import create_app
 
-    with tempfile.TemporaryDirectory(prefix="phenoface-study-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="phenoface-study-", ignore_cleanup_errors=True) as tmp:
         base, server = serve_in_thread(create_app(study, Path(tmp) / "preview.sqlite"))
         try:
             with Browser(width=1100, height=720) as page:
