@@ -149,7 +149,7 @@ def drop_concepts(cond: Condition, concepts: dict = CONCEPTS, generator: torch.G
     random subset (each term with a probability drawn per face), the rest unknown. Returns (condition, the
     index of each face's concept), so the shares actually seen can be counted.
 
-    Why 0.8: on a toy where one term's amount sets the latent (``bench/bench_conditioning_toy.py``), stating
+    Why 0.8: on a toy where one term's amount sets the latent (``python -m studies.conditioning_toy``), stating
     all terms in half the views left the amount unlearned after 1,500 steps; at 0.8 generation followed it."""
     b, t = len(cond), cond.terms.shape[1]
     names = list(concepts)

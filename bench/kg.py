@@ -3,7 +3,7 @@ notebook 02's link-prediction protocol (alias-aware split, settings chosen on va
 filtered MRR on test diseases) over several seeds and report each method's spread; writes
 reports/bench/kg.json.
 
-    .venv/bin/python bench/bench_kg.py [--model RotatE --dim 64 --epochs 60 --seeds 0 1 2] [--out reports/bench/kg.json]
+    .venv/bin/python -m bench.kg [--model RotatE --dim 64 --epochs 60 --seeds 0 1 2] [--out reports/bench/kg.json]
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+from phenoface.benchmarks import results_path
 BUILD = ("import time; t=time.perf_counter(); from phenoface.kg import build_hpo_graph; g=build_hpo_graph(); "
          "import json; print(json.dumps({'seconds': time.perf_counter()-t, 'triples': g.n_triples, "
          "'entities': g.n_entities, 'face_triples': g.face_subgraph().n_triples}))")
@@ -72,7 +72,7 @@ def main() -> int:
     ap.add_argument("--valid-diseases", type=int, default=150)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--skip-build", action="store_true", help="do not time the cold / warm graph build")
-    ap.add_argument("--out", type=Path, default=ROOT / "reports" / "bench" / "kg.json")
+    ap.add_argument("--out", type=Path, default=results_path("bench", "kg"))
     args = ap.parse_args()
     result = {"train_model": args.model, "train_dim": args.dim, "train_epochs": args.epochs,
               "test_diseases": args.test_diseases, "valid_diseases": args.valid_diseases, "split": "alias_aware",

@@ -3,8 +3,8 @@
 Afterwards the database must hold exactly the acknowledged answers, none twice; prints the answers per
 second and the answer latency (median, 95th percentile) as JSON. Stops by itself.
 
-    .venv/bin/python bench/bench_study_load.py                 # 30 raters, 60 s
-    .venv/bin/python bench/bench_study_load.py --raters 5 --seconds 5
+    .venv/bin/python -m bench.study_load                 # 30 raters, 60 s
+    .venv/bin/python -m bench.study_load --raters 5 --seconds 5
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -24,13 +23,11 @@ import httpx
 import numpy as np
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "lib"))
-
-from phenoface.cohort import DISEASES  # noqa: E402
-from phenoface.config import write_json  # noqa: E402
-from phenoface.study import build_study_set, read_answers  # noqa: E402
-from phenoface.study.server import launch, page_version  # noqa: E402
+from phenoface.benchmarks import results_path
+from phenoface.cohort import DISEASES
+from phenoface.config import write_json
+from phenoface.study import build_study_set, read_answers
+from phenoface.study.server import launch, page_version
 
 
 def synthetic_set(folder: Path, per_disease: int):
@@ -74,7 +71,7 @@ def main(argv=None) -> int:
     ap.add_argument("--raters", type=int, default=30)
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--per-disease", type=int, default=40, help="faces per disease and source in the synthetic set")
-    ap.add_argument("--out", default="reports/bench/study_load.json")
+    ap.add_argument("--out", type=Path, default=results_path("bench", "study_load"))
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="study-load-") as tmp:
         study = synthetic_set(Path(tmp) / "set", args.per_disease)
@@ -119,7 +116,7 @@ def main(argv=None) -> int:
                   "latency_ms_p95": round(float(np.quantile(lat, 0.95)), 1) if len(lat) else None,
                   "cpu_cores": os.cpu_count()}
     print(json.dumps(result, indent=2))
-    write_json(ROOT / args.out if not Path(args.out).is_absolute() else args.out, result)  # atomic, like every artifact
+    write_json(args.out, result)
     ok = (result["lost"] == 0 and result["rows_duplicated"] == 0 and result["unacknowledged_stored"] == 0
           and result["double_submits_refused_409"] == result["double_submits"])
     return 0 if ok else 1

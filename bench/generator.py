@@ -1,13 +1,13 @@
 """Generator speed, measured side by side in one run (CPU here; CUDA where present).
 
-    .venv/bin/python bench/bench_generator.py [--size quick] [--steps 30] [--batch 64] [--out reports/bench/generator.json]
+    .venv/bin/python -m bench.generator [--size quick] [--steps 30] [--batch 64] [--out reports/bench/generator.json]
 
 1. Training throughput of the Lightning loop (``phenoface.model.train.fit``: Trainer, EMA, clipping,
    checkpoints off) against a plain PyTorch loop on the same DiffusionModule, data and batch (goal: >= 0.95x).
 2. What channels-last and bf16 autocast give the plain loop on this machine.
 3. Sampling: seconds per image for DPM-Solver++ at 25 steps and DDPM at 1000 (with a model folder given by
    ``--model``). What the samplers and step counts cost in quality (recogniser top-1, FD) is
-   ``bench/bench_samplers.py``.
+   ``python -m studies.samplers``.
 
 Random-weight models are fine for timing; nothing here is a quality figure unless ``--model`` is given.
 """
@@ -15,15 +15,12 @@ Random-weight models are fine for timing; nothing here is a quality figure unles
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "lib"))
+from phenoface.benchmarks import results_path, write_results
 
 
 def _data(n: int, size: int, seed: int = 0):
@@ -94,7 +91,7 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--model", type=Path, help="a model folder: also time and compare its samplers")
-    ap.add_argument("--out", type=Path, default=ROOT / "reports" / "bench" / "generator.json")
+    ap.add_argument("--out", type=Path, default=results_path("bench", "generator"))
     a = ap.parse_args(argv)
     images, cond, diseases = _data(max(256, a.batch * 2), a.image_size)
     dm = _module(a.size, a.image_size, diseases.kg_dim)
@@ -117,16 +114,8 @@ def main(argv=None) -> int:
             t0 = time.perf_counter()
             generate(m, disease="UNAFFECTED", n=8, steps=steps, scheduler=name, seed=0)
             out[f"sampling_{name}_{steps}_s_per_image"] = (time.perf_counter() - t0) / 8
-    report(out, a.out)
+    write_results(out, a.out)
     return 0
-
-
-def report(out: dict, path: Path, width: int = 40) -> None:
-    """Write the figures to ``path`` (JSON) and print them, one per line."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=2))
-    for k, v in out.items():
-        print(f"{k:{width}s} {v:.3f}" if isinstance(v, float) else f"{k:{width}s} {v}")
 
 
 if __name__ == "__main__":

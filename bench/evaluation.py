@@ -2,7 +2,7 @@
 generated batches can be scored), training, FD and memorisation-check times, and the headline figures
 repeated over seeds with their spread (each seed renders its own train / validation / test splits).
 
-    python bench/bench_evaluation.py [--n 1024] [--eval-n 256] [--seeds 0,1,2] [--epochs 20] [--width 16]
+    python -m bench.evaluation [--n 1024] [--eval-n 256] [--seeds 0,1,2] [--epochs 20] [--width 16]
                                      [--out reports/bench/evaluation.json]
 
 Per seed: test top-1 (clean and blurred with sigma 0.7), and the memorisation detector's AUC and TPR on
@@ -19,9 +19,11 @@ import resource
 import sys
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 
+from phenoface.benchmarks import results_path
 from phenoface.config import write_json
 
 
@@ -90,7 +92,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--probes", type=int, default=16, help="memorisation probes per kind")
     ap.add_argument("--batch", type=int, default=256, help="embedding batch size")
     ap.add_argument("--batches", type=int, default=5, help="batches judged against one training set (detector reuse)")
-    ap.add_argument("--out", default="reports/bench/evaluation.json")
+    ap.add_argument("--out", type=Path, default=results_path("bench", "evaluation"))
     args = ap.parse_args(argv)
     warnings.filterwarnings("ignore")
 

@@ -1,12 +1,12 @@
 """Which autoencoder keeps the phenotypes? The recogniser's top-1 on reconstructions against wall time and
 the UNet's cost in that latent, for candidate shapes side by side.
 
-    .venv/bin/python bench/bench_autoencoder.py [--data-dir data/processed/quick] [--steps 1200]
+    .venv/bin/python -m studies.autoencoder [--data-dir data/processed/quick] [--steps 1200]
         [--variants f4c8=16,32,64/8 f4c16=16,32,64/16 f2c8=32,64/8] [--work /tmp/phenoface_ae]
 
-The issue's gate: the recogniser on reconstructions should keep >= 0.9 of its top-1 on the real faces
-before the UNet is worth training; the shipped autoencoder (widths 16/32/64, f = 4, 8 channels) keeps 0.73
-on validation, and the training curve (bench_training_curve.py) levels off under that ceiling.
+The gate: the recogniser on reconstructions should keep >= 0.9 of its top-1 on the real faces before a
+UNet in that latent is worth training, since no generator in a latent does better than its autoencoder
+(``studies.training_curve`` draws the UNet's curve under that ceiling).
 
 Each variant ``name=widths/latent_channels[/grad_weight]`` is an ``AutoencoderKL`` trained from scratch with
 the shipped recipe (``AutoencoderModule``: MSE + L1 + gradient + tiny KL, one-cycle lr, the model card's
@@ -17,7 +17,7 @@ instrument's readings survive (per-term Pearson, before vs after). The shipped a
 measured beside them (its training seconds from its card). What a richer latent costs downstream: one
 training step (forward + backward, the card's batch) of the quick UNet in that latent, timed. Resumable:
 a killed run keeps the variants already measured and resumes the current one from its checkpoint. Each
-trained autoencoder is saved as ``<work>/<name>/autoencoder.safetensors`` (``bench_training_curve.py
+trained autoencoder is saved as ``<work>/<name>/autoencoder.safetensors`` (``studies.training_curve
 --autoencoder`` trains a UNet in its latent). Run it with nothing else on the machine: the seconds are figures.
 """
 
@@ -25,14 +25,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "lib"))
+from phenoface.benchmarks import results_path, write_results
+from phenoface.config import repo_root
 
 DEFAULT_VARIANTS = ("f4c16=16,32,64/16", "f2c8=32,64/8", "f4c8g2=16,32,64/8/2")
 
@@ -110,21 +109,20 @@ def measure(vae, val, rec, hits_real, before, data_dir) -> dict:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data-dir", type=Path, default=ROOT / "data" / "processed" / "quick")
+    ap.add_argument("--data-dir", type=Path, default=repo_root() / "data" / "processed" / "quick")
     ap.add_argument("--work", type=Path, default=Path("/tmp/phenoface_ae"))
     ap.add_argument("--steps", type=int, default=None, help="autoencoder steps (default: the model card's AE_STEPS)")
     ap.add_argument("--variants", nargs="+", default=list(DEFAULT_VARIANTS))
     ap.add_argument("--unet", default=None, help="also time this UNet shape in every latent, side by side with the "
                                                  "shipped shape: widths/blocks, e.g. 32,64,128,128/D,A,A,D")
-    ap.add_argument("--out", type=Path, default=ROOT / "reports" / "bench" / "autoencoder.json")
+    ap.add_argument("--out", type=Path, default=results_path("studies", "autoencoder"))
     a = ap.parse_args(argv)
     variants = [parse_variant(s) for s in a.variants]
 
     import torch
-    from bench_generator import report
-    from bench_samplers import saved_recogniser
 
     from phenoface.cohort import load_split
+    from phenoface.evaluation.generator_figures import saved_recogniser
     from phenoface.model import load_model
     from phenoface.model.autoencoder import AutoencoderModule
     from phenoface.model.components import autoencoder_config, latent_size, n_params, size_config
@@ -149,8 +147,8 @@ def main(argv=None) -> int:
     from phenoface.phenotypes import measure_images
 
     before = measure_images(val.images, data_dir=a.data_dir)
-    results_path = a.work / "results.json"
-    results = json.loads(results_path.read_text()) if results_path.is_file() else {}
+    work_results = a.work / "results.json"
+    results = json.loads(work_results.read_text()) if work_results.is_file() else {}
     if "term_pearson" not in results.get("shipped", {}):
         ae = shipped.configs["autoencoder"]
         prior = results.get("shipped", {})
@@ -173,7 +171,7 @@ def main(argv=None) -> int:
         r = fit(module, data, a.work / v["name"], {"part": "autoencoder-bench", **v, "steps": steps, "batch_size": batch,
                                                    "seed": 0, "data_dir": str(a.data_dir.resolve())},
                 steps, progress=False, every=200)
-        if prior.get("steps") == steps:  # measured before these figures existed: its training piece is the one timed
+        if prior.get("steps") == steps:  # resumed: the training seconds are those of the run that trained it
             r = {"steps": steps, "seconds": prior["train_seconds"], "resumed": prior["resumed"]}
         results[v["name"]] = {"widths": v["widths"], "latent_channels": v["latent_channels"], "grad_weight": v["grad_weight"],
                               "f": size // latent_size(cfg, size), "steps": r["steps"], "train_seconds": r["seconds"],
@@ -181,20 +179,24 @@ def main(argv=None) -> int:
                               "unet_step_seconds": prior.get("unet_step_seconds")
                               or unet_step_seconds(cfg, size, batch, ts.diseases.kg_dim),
                               **measure(module.vae, val, rec, hits_real, before, a.data_dir)}
-        # the trained autoencoder, for bench_training_curve.py --autoencoder (safetensors: nothing unpickled)
+        # the trained autoencoder, for studies.training_curve --autoencoder (safetensors: nothing unpickled)
         modelio.save_model(weights, module.vae.state_dict(), {"config": vae_cfg}, kind="phenoface_bench/autoencoder")
-        results_path.parent.mkdir(parents=True, exist_ok=True)
-        write_json(results_path, results)
+        work_results.parent.mkdir(parents=True, exist_ok=True)
+        write_json(work_results, results)
         print(json.dumps({v["name"]: results[v["name"]]}), flush=True)
 
     if a.unet:  # both shapes in every latent, in this one run, so their ratio is a side-by-side figure
-        from bench_training_curve import unet_shape
+        from phenoface.model.variants import unet_shape
 
         for name, r in results.items():
             cfg = size_of({"widths": r["widths"], "latent_channels": r["latent_channels"]}, quick)
+            try:
+                other = unet_shape(cfg, a.unet)
+            except ValueError as exc:
+                raise SystemExit(f"--unet: {exc}") from None
             r["unet_step_seconds"] = unet_step_seconds(cfg, size, batch, ts.diseases.kg_dim)
-            r[f"unet_step_seconds_{a.unet}"] = unet_step_seconds(unet_shape(cfg, a.unet), size, batch, ts.diseases.kg_dim)
-        write_json(results_path, results)
+            r[f"unet_step_seconds_{a.unet}"] = unet_step_seconds(other, size, batch, ts.diseases.kg_dim)
+        write_json(work_results, results)
 
     out = {"data_dir": str(a.data_dir), "split": "validation", "validation_faces": len(val), "steps": steps,
            "batch": batch, "recogniser_top1_real_validation": top_real}
@@ -202,7 +204,7 @@ def main(argv=None) -> int:
         for k, val_ in r.items():
             if k != "term_pearson":
                 out[f"{name}_{k}"] = val_
-    report(out, a.out)
+    write_results(out, a.out)
     print(f"\n{'variant':10s} {'f':>2s} {'ch':>3s} {'PSNR':>6s} {'top-1 ratio':>18s} {'terms r med/min':>16s} "
           f"{'AE s':>6s} {'UNet s/step':>11s}")
     for name, r in results.items():

@@ -1,7 +1,7 @@
 """Benchmark the phenotype meter: landmark-regressor images/s at 64 px (batched, several batch
 sizes and thread counts) and Meter throughput (landmark columns only, and with the pixel columns).
 
-    python bench/bench_meter.py [--n 2048] [--regressor data/processed/quick/phenotypes/regressor.safetensors]
+    python -m bench.meter [--n 2048] [--regressor data/processed/quick/phenotypes/regressor.safetensors]
                                 [--out reports/bench/meter.json]
 
 Without --regressor (or when the file is missing) an untrained network of the default width is
@@ -18,6 +18,7 @@ import time
 import warnings
 from pathlib import Path
 
+from phenoface.benchmarks import results_path
 from phenoface.config import write_json
 
 
@@ -36,7 +37,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--regressor", default="data/processed/quick/phenotypes/regressor.safetensors")
     ap.add_argument("--batch-sizes", default="1,32,256")
-    ap.add_argument("--out", default="reports/bench/meter.json")
+    ap.add_argument("--out", type=Path, default=results_path("bench", "meter"))
     args = ap.parse_args(argv)
     warnings.filterwarnings("ignore")
 

@@ -1,7 +1,7 @@
 """Benchmark the synthetic cohort: faces/s of Cohort.generate at 64 px, peak RSS, and face-likeness
 (MediaPipe found rate and NME at 256 px).
 
-    python bench/bench_cohort.py [--n 4096] [--size 64] [--likeness-n 64] [--out reports/bench/cohort.json]
+    python -m bench.cohort [--n 4096] [--size 64] [--likeness-n 64] [--out reports/bench/cohort.json]
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ import resource
 import sys
 import time
 import warnings
+from pathlib import Path
 
+from phenoface.benchmarks import results_path
 from phenoface.config import write_json
 
 
@@ -25,7 +27,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--likeness-n", type=int, default=64)
     ap.add_argument("--likeness-size", type=int, default=256)
     ap.add_argument("--skip-likeness", action="store_true")
-    ap.add_argument("--out", default="reports/bench/cohort.json")
+    ap.add_argument("--out", type=Path, default=results_path("bench", "cohort"))
     args = ap.parse_args(argv)
     warnings.filterwarnings("ignore")
 

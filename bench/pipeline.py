@@ -1,6 +1,6 @@
-"""Time the two README commands end to end and report peak memory.
+"""Time the two commands (``./run_all.sh``, ``./run_all.sh --test``) end to end and report peak memory.
 
-    .venv/bin/python bench/bench_pipeline.py [--fresh] [--skip-tests] [--out reports/bench/pipeline.json]
+    .venv/bin/python -m bench.pipeline [--fresh] [--skip-tests] [--out reports/bench/pipeline.json]
 
 --fresh clones HEAD into a temporary folder and times `./run_all.sh --setup` there with an empty
 venv (the fresh-machine set-up figure; pip's download cache is whatever this machine has). Then
@@ -14,12 +14,14 @@ import argparse
 import json
 import resource
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from phenoface.benchmarks import results_path
+from phenoface.config import repo_root, write_json
+
+ROOT = repo_root()
 
 
 def timed(cmd: list[str], cwd: Path) -> dict:
@@ -39,7 +41,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--fresh", action="store_true", help="also time set-up in a fresh clone")
     ap.add_argument("--skip-tests", action="store_true")
-    ap.add_argument("--out", type=Path, default=ROOT / "reports" / "bench" / "pipeline.json")
+    ap.add_argument("--out", type=Path, default=results_path("bench", "pipeline"))
     args = ap.parse_args()
     results = {}
     if args.fresh:
@@ -51,11 +53,10 @@ def main() -> int:
     if not args.skip_tests:
         results["test_command"] = timed(["./run_all.sh", "--test", "-q"], ROOT)
     results["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2))
+    write_json(args.out, results)
     print(f"written {args.out}")
     return 0 if all(r.get("rc", 0) == 0 for r in results.values() if isinstance(r, dict)) else 1
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

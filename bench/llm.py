@@ -1,8 +1,8 @@
 """Time the embedded LLM server: GGUF conversion (first time only), start-up to a healthy /health,
 and generation speed (tokens/s) through the openai client, and write reports/bench/llm.json.
 
-    .venv/bin/python bench/bench_llm.py [--tokens 48] [--requests 3] [--base-url URL --model NAME]
-    .venv/bin/python bench/bench_llm.py --grounding [--resamples 500]
+    .venv/bin/python -m bench.llm [--tokens 48] [--requests 3] [--base-url URL --model NAME]
+    .venv/bin/python -m bench.llm --grounding [--resamples 500]
 
 With --base-url the same requests go to another OpenAI-compatible endpoint (no server is started).
 The cache is bypassed: every request is generated.
@@ -22,7 +22,8 @@ import platform
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from phenoface.benchmarks import results_path
+from phenoface.config import write_json
 
 
 def grounding(resamples: int, out: Path) -> int:
@@ -37,8 +38,7 @@ def grounding(resamples: int, out: Path) -> int:
     result = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "metrics": ev["metrics"],
               "resamples": resamples, "threshold_q05_q50_q95": q("threshold"),
               "test_accuracy_q05_q50_q95": q("test_accuracy"), "seconds": round(time.perf_counter() - t, 2)}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(out, result)
     print(json.dumps(result, indent=2))
     return 0
 
@@ -49,7 +49,7 @@ def main() -> int:
     ap.add_argument("--requests", type=int, default=3)
     ap.add_argument("--base-url", default="embedded")
     ap.add_argument("--model", default="")
-    ap.add_argument("--out", type=Path, default=ROOT / "reports" / "bench" / "llm.json")
+    ap.add_argument("--out", type=Path, default=results_path("bench", "llm"))
     ap.add_argument("--grounding", action="store_true", help="score the grounder on the labelled phrases instead")
     ap.add_argument("--resamples", type=int, default=500, help="bootstrap resamples of the validation phrases")
     args = ap.parse_args()
@@ -84,8 +84,7 @@ def main() -> int:
     seconds = sum(r["seconds"] for r in runs)
     result.update(requests=runs, tokens_per_s=round(tokens / seconds, 2) if seconds else None,
                   load_average=os.getloadavg())
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(args.out, result)
     print(json.dumps(result, indent=2))
     return 0
 

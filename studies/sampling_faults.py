@@ -1,23 +1,23 @@
-"""The sampling-side faults of a generator, before and after each fix, on the same model and seeds
+"""The sampling-side faults of a generator, each figure under the faulty setting and the corrected one, on the
+same model and seeds
 (:func:`phenoface.evaluation.faults.sampling_faults`; notebook 07 shows the same table for the run's model):
 
-    .venv/bin/python bench/bench_sampling_faults.py --data-dir data/processed/quick --model <model folder>
+    .venv/bin/python -m studies.sampling_faults --data-dir data/processed/quick --model <model folder>
 
 Everything is on the **validation** split (faces, conditions) with seeds apart from notebooks 06 and 07's. The
 recogniser is notebook 07's when ``<data-dir>/evaluation/recogniser.safetensors`` exists, else one trained here
-as notebook 05 trains its own (the first grid candidate, 16 x 20). Writes ``reports/bench/sampling_faults.csv``
-and prints the table.
+as notebook 05 trains its own (the first grid candidate, 16 x 20). Writes ``reports/studies/sampling_faults.json``
+(one row per fault and figure) and prints the table.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "lib"))
+from phenoface.benchmarks import results_path
+from phenoface.config import repo_root, write_json
 
 
 def recogniser(data_dir: Path, seed: int = 0):
@@ -35,14 +35,14 @@ def recogniser(data_dir: Path, seed: int = 0):
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data-dir", type=Path, default=ROOT / "data" / "processed" / "quick")
+    ap.add_argument("--data-dir", type=Path, default=repo_root() / "data" / "processed" / "quick")
     ap.add_argument("--model", type=Path, default=None, help="model folder (default: <data-dir>/model)")
     ap.add_argument("--per-disease", type=int, default=8)
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--guidance", type=float, default=7.5)
     ap.add_argument("--seed", type=int, default=31)
     ap.add_argument("--faults", nargs="*", default=None)
-    ap.add_argument("--out", type=Path, default=ROOT / "reports" / "bench" / "sampling_faults.csv")
+    ap.add_argument("--out", type=Path, default=results_path("studies", "sampling_faults"))
     a = ap.parse_args(argv)
 
     import pandas as pd
@@ -62,8 +62,9 @@ def main(argv=None) -> int:
     table.insert(0, "model", str(a.model or a.data_dir / "model"))
     table["conditioning_format"] = int(getattr(model.encoder, "version", 1))
     table["recogniser"] = source
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(a.out, index=False)
+    write_json(a.out, {"model": str(a.model or a.data_dir / "model"), "recogniser": source,
+                       "conditioning_format": int(getattr(model.encoder, "version", 1)),
+                       "faults": table.drop(columns=["model", "recogniser"]).to_dict("records")})
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(table.drop(columns=["model", "recogniser"]).round(3).to_string(index=False))
     print(f"{time.perf_counter() - t0:.0f} s")

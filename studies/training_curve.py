@@ -1,6 +1,6 @@
 """How fast does training reach the generation goals? Generated top-1 against the UNet's training wall time.
 
-    .venv/bin/python bench/bench_training_curve.py [--data-dir data/processed/quick] [--steps 2500]
+    .venv/bin/python -m studies.training_curve [--data-dir data/processed/quick] [--steps 2500]
                                                    [--at 250,500,1000,1500,2000,2500] [--work /tmp/curve]
 
 Trains the quick UNet from scratch with the shipped recipe (``params`` of the model card in ``--data-dir``:
@@ -12,13 +12,13 @@ the same validation-split conditions (``generate_cohort``, the model card's zero
 faces against the real validation faces' top-1, and FD in its features. The time of these evaluations is not
 counted as training time.
 
-``--autoencoder`` (a ``bench_autoencoder.py`` variant folder) and ``--unet`` train in another latent or with
+``--autoencoder`` (a ``studies.autoencoder`` variant folder) and ``--unet`` train in another latent or with
 another UNet shape instead, the same way, to see whether a richer latent lifts the curve:
 
-    .venv/bin/python bench/bench_training_curve.py --autoencoder /tmp/phenoface_ae/f2c8 --unet 32,64,128,128/D,A,A,D
+    .venv/bin/python -m studies.training_curve --autoencoder /tmp/phenoface_ae/f2c8 --unet 32,64,128,128/D,A,A,D
 
 ``--control`` also measures term control at every point (online weights; each term alone at intensity 0 -> 1,
-the same noise, seeds 101 and 102, the instrument's Spearman per term: ``bench_samplers.term_control``), and once
+the same noise, seeds 101 and 102, the instrument's Spearman per term: ``phenoface.evaluation.generator_figures.term_control``), and once
 its ceiling: the same series rendered and passed through the autoencoder in use.
 
 The validation split: this is a choosing tool (how long to train), not a reported test figure. Resumable: a
@@ -31,12 +31,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "lib"))
+from phenoface.benchmarks import results_path, write_results
+from phenoface.config import repo_root
 
 
 def _probe_class():
@@ -103,37 +102,18 @@ def plot(points: list, out: dict, path: Path) -> Path:
     return path
 
 
-BLOCKS = {"D": "DownBlock2D", "A": "CrossAttnDownBlock2D"}
-
-
-def unet_shape(cfg: dict, spec: str) -> dict:
-    """``cfg`` (a size config) with the UNet ``widths/blocks``, e.g. ``32,64,128,128/D,A,A,D``."""
-    import copy
-
-    cfg = copy.deepcopy(cfg)
-    try:
-        widths, blocks = spec.split("/")
-        cfg["unet"].update(block_out_channels=[int(w) for w in widths.split(",")],
-                           down=[BLOCKS[b.strip().upper()] for b in blocks.split(",")])
-    except (ValueError, KeyError):
-        raise SystemExit(f"--unet {spec!r}: write widths/blocks, e.g. 32,64,128,128/D,A,A,D")
-    if len(cfg["unet"]["block_out_channels"]) != len(cfg["unet"]["down"]):
-        raise SystemExit(f"--unet {spec!r}: one block kind per width")
-    cfg["unet"]["norm_num_groups"] = min(cfg["unet"]["norm_num_groups"], min(cfg["unet"]["block_out_channels"]))
-    return cfg
-
-
 def other_shape(autoencoder: Path | None, unet: str | None, shipped):
-    """(frozen vae, its config, UNet config) for a latent other than the shipped one: a bench_autoencoder.py
+    """(frozen vae, its config, UNet config) for a latent other than the shipped one: a studies.autoencoder
     variant's autoencoder and/or a UNet shape ``widths/blocks``."""
     from phenoface import modelio
     from phenoface.model.components import build_autoencoder, size_config, unet_config
+    from phenoface.model.variants import unet_shape
 
     cfg = size_config("quick")
     vae, vae_cfg = shipped.vae, shipped.configs["autoencoder"]
     if autoencoder:
         tensors, card = modelio.load_model(Path(autoencoder) / "autoencoder.safetensors", kind="phenoface_bench/autoencoder",
-                                           rebuild="run bench/bench_autoencoder.py for that variant")
+                                           rebuild="run python -m studies.autoencoder for that variant")
         vae_cfg = card["config"]
         vae = build_autoencoder(vae_cfg)
         vae.load_state_dict(tensors)
@@ -141,13 +121,16 @@ def other_shape(autoencoder: Path | None, unet: str | None, shipped):
     cfg["autoencoder"].update(block_out_channels=vae_cfg["block_out_channels"], latent_channels=vae_cfg["latent_channels"],
                               norm_num_groups=vae_cfg["norm_num_groups"])
     if unet:
-        cfg = unet_shape(cfg, unet)
+        try:
+            cfg = unet_shape(cfg, unet)
+        except ValueError as exc:
+            raise SystemExit(f"--unet: {exc}") from None
     return vae, vae_cfg, unet_config(cfg, shipped.image_size)
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data-dir", type=Path, default=ROOT / "data" / "processed" / "quick")
+    ap.add_argument("--data-dir", type=Path, default=repo_root() / "data" / "processed" / "quick")
     ap.add_argument("--work", type=Path, default=Path("/tmp/phenoface_curve"))
     ap.add_argument("--steps", type=int, default=None, help="UNet steps (default: the model card's UNET_STEPS)")
     ap.add_argument("--at", default="250,500,1000,1500,2000,2500")
@@ -155,19 +138,17 @@ def main(argv=None) -> int:
     ap.add_argument("--gen-steps", type=int, default=10)
     ap.add_argument("--guidance", type=float, default=7.5, help="the quick profile's GUIDANCE")
     ap.add_argument("--autoencoder", type=Path, default=None,
-                    help="a bench_autoencoder.py variant folder: train in its autoencoder's latent, not the shipped one's")
+                    help="a studies.autoencoder variant folder: train in its autoencoder's latent, not the shipped one's")
     ap.add_argument("--unet", default=None, help="UNet widths/blocks, e.g. 32,64,128,128/D,A,A,D (D: DownBlock2D, A: "
                                                  "CrossAttnDownBlock2D); default: the shipped UNet's")
     ap.add_argument("--control", action="store_true", help="also measure term control (each term alone, 0 -> 1, "
                                                              "same noise) with the online weights at every point, and "
                                                              "its ceiling through the autoencoder once")
-    ap.add_argument("--out", type=Path, default=ROOT / "reports" / "bench" / "training_curve.json")
+    ap.add_argument("--out", type=Path, default=results_path("studies", "training_curve"))
     a = ap.parse_args(argv)
 
-    from bench_generator import report
-    from bench_samplers import judge, saved_recogniser, term_control
-
     from phenoface.cohort import load_split
+    from phenoface.evaluation.generator_figures import draw_and_measure, saved_recogniser, term_control
     from phenoface.model import load_model
     from phenoface.model.pipeline import fit_unet, training_set
     from phenoface.model.store import ConditionedModel
@@ -191,7 +172,7 @@ def main(argv=None) -> int:
         parts = module.ema.module if which == "ema" else {"unet": module.unet, "encoder": module.encoder}
         model = ConditionedModel(module.vae, parts["unet"], parts["encoder"], ts.diseases, float(module.hparams.latent_scale),
                                  shipped.image_size, dict(module.noise_scheduler.config))
-        figures = judge(model, val, rec, extractor, a.per_disease, zero_shot, a.gen_steps, a.guidance, data_dir=a.data_dir)
+        figures = draw_and_measure(model, val, rec, extractor, a.per_disease, zero_shot, a.gen_steps, a.guidance, data_dir=a.data_dir)
         out = {f"{which}_top1": figures["top1"], f"{which}_top1_ratio": figures["top1"] / real_top1,
                f"{which}_fd": figures["fd"], f"{which}_age_mae": figures["age_mae"],
                f"{which}_age_mae_shuffled": figures["age_mae_shuffled"]}
@@ -223,7 +204,7 @@ def main(argv=None) -> int:
            "gen_steps": a.gen_steps, "guidance": a.guidance, "split": "validation", "recogniser_top1_real_validation": real_top1,
            "autoencoder_seconds": card.get("autoencoder", {}).get("seconds"),
            "autoencoder_top1_ratio": card.get("figures", {}).get("autoencoder_top1_ratio")}
-    if a.autoencoder:  # that variant's own figures (bench_autoencoder.py's results, validation)
+    if a.autoencoder:  # that variant's own figures (studies.autoencoder's results, validation)
         variant = json.loads((a.autoencoder.parent / "results.json").read_text()).get(a.autoencoder.name, {})
         out.update(autoencoder=str(a.autoencoder), autoencoder_seconds=variant.get("train_seconds"),
                    autoencoder_top1_ratio=variant.get("top1_ratio"))
@@ -235,7 +216,7 @@ def main(argv=None) -> int:
         for k, v in pt.items():
             if k != "step":
                 out[f"step{pt['step']}_{k}"] = v
-    report(out, a.out)
+    write_results(out, a.out)
     print(f"figure: {plot(points, out, a.out.with_suffix('.png'))}")
     best = max(points, key=lambda pt: max(pt["ema_top1_ratio"], pt["online_top1_ratio"]))
     print(f"best: step {best['step']} ({best['train_seconds']:.0f} s): top-1 ratio EMA {best['ema_top1_ratio']:.2f}, "

@@ -1,10 +1,10 @@
 """Stable Diffusion + LoRA training speed: our Lightning loop against a plain PyTorch loop on the same
 module, data and batch, side by side in one run (the GPU benchmark; goal >= 0.95x).
 
-    .venv/bin/python bench/bench_sd.py                          # tiny SD folder, 64 px, CPU here
-    .venv/bin/python bench/bench_sd.py --shape sd15 --image-size 512 --batch 4 --steps 20   # GPU: SD-1.5-shaped UNet,
+    .venv/bin/python -m bench.sd                          # tiny SD folder, 64 px, CPU here
+    .venv/bin/python -m bench.sd --shape sd15 --image-size 512 --batch 4 --steps 20   # GPU: SD-1.5-shaped UNet,
                                                                  # random weights, LoRA, bf16 autocast
-    .venv/bin/python bench/bench_sd.py --folder data/raw/stable-diffusion-v1-5 --image-size 512 ...
+    .venv/bin/python -m bench.sd --folder data/raw/stable-diffusion-v1-5 --image-size 512 ...
 
 Random weights are fine for timing; nothing here is a quality figure.
 """
@@ -12,13 +12,11 @@ Random weights are fine for timing; nothing here is a quality figure.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "lib"))
+from phenoface.benchmarks import results_path, write_results
 
 
 def sd15_shaped_folder(path) -> Path:
@@ -90,7 +88,6 @@ def lightning_loop(module, images, cond, steps: int, batch: int, folder: Path, p
 
 def main(argv=None) -> int:
     import torch
-    from bench_generator import report  # bench/ is on sys.path when a bench script runs
 
     from phenoface.conditioning import term_text_embeddings
     from phenoface.model.sd import SDLoraModule, tiny_sd_folder
@@ -103,7 +100,7 @@ def main(argv=None) -> int:
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--rank", type=int, default=4)
-    ap.add_argument("--out", type=Path, default=ROOT / "reports" / "bench" / "sd.json")
+    ap.add_argument("--out", type=Path, default=results_path("bench", "sd"))
     a = ap.parse_args(argv)
     cuda = torch.cuda.is_available()
     bf16 = cuda and torch.cuda.is_bf16_supported()
@@ -129,7 +126,7 @@ def main(argv=None) -> int:
         if cuda:
             out["peak_gpu_memory_gib"] = torch.cuda.max_memory_allocated() / 2**30
     out["lightning_vs_plain"] = out["lightning_images_per_s"] / out["plain_images_per_s"]
-    report(out, a.out, width=28)
+    write_results(out, a.out, width=28)
     return 0
 
 

@@ -1,7 +1,7 @@
 """Does a term's *amount* reach the generated latent? A small, fast case to choose the conditioning design on
 before spending CPU hours on faces:
 
-    .venv/bin/python bench/bench_conditioning_toy.py [--steps 1500] [--variants format1,tokens,embedding,both,both_p05]
+    .venv/bin/python -m studies.conditioning_toy [--steps 1500] [--variants format1,tokens,embedding,both,both_p05]
 
 The data: tiny latents ``x0 = (2a - 1) * P + 0.1 * noise`` where ``a`` is one term's amount (0 for half the
 samples, else uniform in [0, 1]) and ``P`` a fixed random pattern; every other term varies independently and
@@ -11,13 +11,13 @@ project's loss and dropout. Then the term alone is asked for at 0, 1/4, 1/2, 3/4
 the amount gives a rising ladder (Spearman 1, span up to 2); one that carries presence only gives a step at
 0 and a flat line after it (format 1's LayerNorm after the scale). Variants:
 
-- ``format1``: the old format (amount multiplied before one LayerNorm per token; groups dropped independently);
+- ``format1``: conditioning format 1 (amount multiplied before one LayerNorm per token; groups dropped independently);
 - ``tokens``: format 2 with the amount added to the token after its normalisation only;
 - ``embedding``: format 2 with the amounts only in the UNet's added (projection class) embedding;
 - ``both``: format 2 as trained (tokens and added embedding; all terms stated in 0.8 of term views);
 - ``both_p05``: the same with all terms stated in only half the term views (the rest a random subset).
 
-Prints and writes ``reports/bench/conditioning_toy.json``: per variant, the mean Spearman of projection vs
+Prints and writes ``reports/studies/conditioning_toy.json``: per variant, the mean Spearman of projection vs
 amount over seeds, the mean span (projection at 1 minus at 0), the same for an unrelated term (should be
 ~0), and the seconds.
 """
@@ -26,15 +26,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "lib"))
+from phenoface.benchmarks import results_path
+from phenoface.config import write_json
 
 VARIANTS = {"format1": dict(version=1), "tokens": dict(amounts="tokens"), "embedding": dict(amounts="embedding"),
             "both": dict(amounts="both"), "both_p05": dict(amounts="both", p_all_terms=0.5)}
@@ -105,7 +103,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, default=4)
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--out", type=Path, default=ROOT / "reports" / "bench" / "conditioning_toy.json")
+    ap.add_argument("--out", type=Path, default=results_path("studies", "conditioning_toy"))
     a = ap.parse_args(argv)
     import torch
 
@@ -114,8 +112,7 @@ def main(argv=None) -> int:
     for v in a.variants.split(","):
         results[v] = run(v.strip(), a.steps, a.seeds)
         print(v, json.dumps(results[v]), flush=True)
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    a.out.write_text(json.dumps(results, indent=2))
+    write_json(a.out, results)
     return 0
 
 

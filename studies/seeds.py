@@ -1,7 +1,7 @@
 """The headline figures repeated over seeds: how much of a figure is the seed?
 
-    .venv/bin/python bench/bench_seeds.py [--profile quick] [--seeds 0 1 2] [--only 00 02 04 07]
-                                          [--out reports/bench/seeds.json]
+    .venv/bin/python -m studies.seeds [--profile quick] [--seeds 0 1 2] [--only 00 02 04 07]
+                                          [--out reports/studies/seeds.json]
 
 Runs the chosen notebooks once per seed (``SEED`` override; each seed in its own data folder under
 ``data/processed/seeds/<profile>-<seed>``, reports under a temporary folder), then prints every headline
@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "lib"))
+from phenoface.benchmarks import results_path
+from phenoface.config import repo_root
 
 HEADLINE = {
     "02_kg_profiles": ["link_mrr", "baseline_mrr", "nearest_disease_mrr"],
@@ -44,11 +43,11 @@ def main() -> int:
     ap.add_argument("--profile", default="quick")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--only", nargs="+", default=["00", "02", "04", "07"])
-    ap.add_argument("--out", type=Path, default=ROOT / "reports" / "bench" / "seeds.json")
+    ap.add_argument("--out", type=Path, default=results_path("studies", "seeds"))
     args = ap.parse_args()
     per_seed: dict[int, dict] = {}
     for seed in args.seeds:
-        data = ROOT / "data" / "processed" / "seeds" / f"{args.profile}-{seed}"
+        data = repo_root() / "data" / "processed" / "seeds" / f"{args.profile}-{seed}"
         with tempfile.TemporaryDirectory() as tmp:
             log = run(args.profile, only=args.only, reports=Path(tmp), force=True, html=False,
                       overrides={"SEED": seed, "DATA_DIR": str(data)})
@@ -77,4 +76,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

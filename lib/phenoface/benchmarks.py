@@ -1,0 +1,164 @@
+"""What the speed benchmarks (``bench/``) and the measurement studies (``studies/``) share: where a script's
+results go, how they are written, and the results page built from them.
+
+A script ``bench/cohort.py`` (run as ``python -m bench.cohort`` from the checkout) writes
+``reports/bench/cohort.json``; a variant run of the same script writes ``reports/bench/cohort_<variant>.json``.
+``python -m bench.page`` turns every results file into one page, ``reports/results.md``, and says "not run" for
+each script that has written none. The page shows the figures as the scripts wrote them, nothing else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+from .config import atomic_path, repo_root, write_json
+
+GROUPS = {"bench": "Speed and memory benchmarks", "studies": "Measurement studies"}
+NOT_SCRIPTS = {"__init__", "page"}
+
+
+def results_path(group: str, name: str, suffix: str = ".json", root: Path | None = None) -> Path:
+    """Where script ``name`` of ``group`` (``bench`` or ``studies``) writes its results."""
+    if group not in GROUPS:
+        raise ValueError(f"unknown group {group!r}: one of {', '.join(GROUPS)}")
+    return (root or repo_root()) / "reports" / group / f"{name}{suffix}"
+
+
+def write_results(results: dict, path: str | Path, width: int = 40) -> Path:
+    """Write ``results`` to ``path`` as JSON (atomically: a killed run leaves the previous file) and print
+    them, one figure per line."""
+    out = write_json(path, results)
+    for k, v in results.items():
+        print(f"{k:{width}s} {v:.3f}" if isinstance(v, float) else f"{k:{width}s} {v}")
+    return out
+
+
+def scripts(root: Path, group: str) -> dict[str, str]:
+    """``{name: first line of its docstring}`` for the scripts of ``root/<group>``, read without importing
+    them (a script may need data or hardware the page does not)."""
+    found = {}
+    for path in sorted((root / group).glob("*.py")):
+        if path.stem in NOT_SCRIPTS:
+            continue
+        doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+        found[path.stem] = " ".join(doc.split("\n\n")[0].split())
+    return found
+
+
+def _owner(stem: str, names) -> str | None:
+    """The script a results file belongs to: ``name`` or ``name_<variant>``, the longest name that fits."""
+    fits = [n for n in names if stem == n or stem.startswith(f"{n}_")]
+    return max(fits, key=len) if fits else None
+
+
+def _number(v: Any) -> str:
+    if isinstance(v, bool) or v is None:
+        return str(v)
+    if isinstance(v, float):
+        if math.isnan(v) or math.isinf(v):
+            return str(v)
+        return f"{v:.4g}" if abs(v) < 1e4 else f"{v:.0f}"
+    return str(v)
+
+
+def _cell(v: Any) -> str:
+    if isinstance(v, list):
+        return "[" + ", ".join(_cell(x) for x in v) + "]"
+    return _number(v).replace("|", "\\|").replace("\n", " ")
+
+
+def _flat(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """(dotted key, value) pairs; lists of numbers stay one value."""
+    if isinstance(value, dict):
+        return [pair for k, v in value.items() for pair in _flat(v, f"{prefix}.{k}" if prefix else str(k))]
+    if isinstance(value, list) and any(isinstance(x, (dict, list)) for x in value):
+        return [pair for i, v in enumerate(value) for pair in _flat(v, f"{prefix}[{i}]")]
+    return [(prefix, value)]
+
+
+def _is_table(value: Any) -> bool:
+    """A list of flat records (a table the script wrote row by row)."""
+    return (isinstance(value, list) and bool(value) and all(isinstance(r, dict) for r in value)
+            and all(not isinstance(v, dict) for r in value for v in r.values()))
+
+
+def render_results(results: Any) -> str:
+    """Markdown for one results file: a key / value table, and one table per list of records."""
+    if not isinstance(results, dict):
+        results = {"results": results}
+    scalars = [(k, v) for k, v in results.items() if not _is_table(v)]
+    lines = []
+    if scalars:
+        lines += ["| figure | value |", "|---|---|"]
+        lines += [f"| `{k}` | {_cell(v)} |" for key, value in scalars for k, v in _flat(value, key)]
+    for key, rows in results.items():
+        if _is_table(rows):
+            cols = list(dict.fromkeys(c for r in rows for c in r))
+            lines += ["", f"`{key}`:", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+            lines += ["| " + " | ".join(_cell(r.get(c, "")) for c in cols) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def results_page(root: Path | None = None, page: Path | None = None) -> str:
+    """The results page (markdown) for the checkout at ``root``: per group, per script, what its results
+    files hold, or "not run". Figures (``<results stem>.png``) are linked relative to ``page``."""
+    root = root or repo_root()
+    page = page or root / "reports" / "results.md"
+    lines = ["# Results of the benchmarks and studies", "",
+             "Generated by `python -m bench.page` from the files the scripts wrote under `reports/bench/` and "
+             "`reports/studies/`; a script without a results file says *not run*. How to run each script: "
+             "`docs/benchmarks.md`.", ""]
+    for group, title in GROUPS.items():
+        names = scripts(root, group)
+        folder = root / "reports" / group
+        files = sorted(folder.glob("*.json")) if folder.is_dir() else []
+        owned: dict[str, list[Path]] = {n: [] for n in names}
+        others = []
+        for f in files:
+            (owned[o] if (o := _owner(f.stem, names)) else others).append(f)
+        lines += [f"## {title} (`{group}/`)", ""]
+        for name, doc in names.items():
+            lines += [f"### `python -m {group}.{name}`", "", doc, ""]
+            if not owned[name]:
+                lines += ["*not run*", ""]
+            for f in owned[name]:
+                lines += _file_section(f, root, page)
+        for f in others:
+            lines += [f"### `{f.relative_to(root)}` (no script of that name)", ""] + _file_section(f, root, page)[1:]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _file_section(f: Path, root: Path, page: Path) -> list[str]:
+    try:
+        body = render_results(json.loads(f.read_text(encoding="utf-8")))
+    except (OSError, ValueError) as exc:
+        body = f"unreadable: {exc}"
+    lines = [f"`{f.relative_to(root)}`:", "", body, ""]
+    png = f.with_suffix(".png")
+    if png.is_file():
+        lines += [f"![{f.stem}]({Path(os.path.relpath(png, page.parent)).as_posix()})", ""]
+    return lines
+
+
+def write_page(root: Path | None = None, out: Path | None = None) -> Path:
+    root = root or repo_root()
+    out = out or root / "reports" / "results.md"
+    text = results_page(root, out)
+    with atomic_path(out) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.page",
+                                 description="Write the results page of the benchmarks and studies.")
+    ap.add_argument("--out", type=Path, default=None, help="the page (default: reports/results.md)")
+    a = ap.parse_args(argv)
+    print(f"wrote {write_page(out=a.out)}")
+    return 0
