@@ -1,5 +1,5 @@
 """The parameter schema: shipped profiles match it, notebooks declare exactly what it says they use, and
-the README's table is the generated one."""
+the table of docs/parameters.md is the generated one."""
 import json
 import re
 from pathlib import Path
@@ -46,10 +46,12 @@ def test_no_parameter_holds_a_secret():
     assert not [p.name for p in params.PARAMS if secret.search(p.name)], "secrets come from the environment only"
 
 
-def test_readme_table_is_the_generated_one():
-    readme = (ROOT / "README.md").read_text()
-    assert params.readme_with_table(readme) == readme, "run: python -m phenoface.params --readme"
-    assert len(re.findall(r"^\| `[A-Z_0-9]+` \|", readme, re.M)) == len(params.PARAMS)
+def test_docs_table_is_the_generated_one():
+    page = (ROOT / params.DOCS_PAGE).read_text()
+    assert params.page_with_table(page) == page, "run: python -m phenoface.params --docs"
+    assert len(re.findall(r"^\| `[A-Z_0-9]+` \|", page, re.M)) == len(params.PARAMS)
+    with pytest.raises(ValueError, match="no <!-- params:start"):
+        params.page_with_table("a page without the markers")
 
 
 def test_every_problem_is_reported_at_once(tmp_path):
