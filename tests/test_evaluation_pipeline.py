@@ -148,7 +148,10 @@ def test_memorisation_step_flags_copies(ev, rec):
     plt.close("all")
 
 
-def test_steps_without_notebook_06_artifacts_say_so(ev, rec, severity):
+def test_steps_without_notebook_06_artifacts_say_so(ev, rec, severity, monkeypatch):
+    from phenoface.evaluation.pipeline import editing
+
+    monkeypatch.setattr(editing, "CALIBRATION_N", 8)  # render pairs of the identity calibration: 48 in the notebook
     generated = type("G", (), {"model": None})()
     zs = zero_shot_step(ev, generated)
     assert np.isnan(zs.metrics()["zero_shot_precision"]) and "zero_shot" in zs.note
@@ -221,3 +224,5 @@ def test_methods_table_and_ablation():
                           real_top1=0.8, missing=[])
     assert apart.ablation().endswith("the intervals do not overlap: the fused profile helps")
     assert MethodsResult({"profile": fig}, 0.8, []).ablation() == ""
+    assert MethodsResult({"profile": fig}, 0.8, ["kg: missing"]).notes() == ["kg: missing"]
+    assert r.notes() == [r.ablation()]

@@ -58,6 +58,10 @@ class MethodsResult(StepResult):
         t["top-1 / real top-1"] = t["top1"].astype(float) / self.real_top1
         return t
 
+    def notes(self) -> list[str]:
+        """The methods whose faces are missing, and the evidence ablation's verdict when it ran."""
+        return [*self.missing, *([self.ablation()] if "kg" in self.figs else [])]
+
     def ablation(self) -> str:
         """The evidence ablation: the same noise and conditions, KG profiles instead of fused ones."""
         if "kg" not in self.figs:
