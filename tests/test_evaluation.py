@@ -197,7 +197,17 @@ def test_confusion_figure(cohorts, recogniser):
     import matplotlib.pyplot as plt
     _, test = cohorts
     res = recogniser.evaluate(test.images[:20], test.table["disease_id"][:20])
-    plt.close(confusion_matrix(res["confusion"]))
+    conf = res["confusion"]
+    fig = confusion_matrix(conf, names={UNAFFECTED: "healthy"}, title="test faces")
+    ax = fig.axes[0]
+    # the heatmap shows each row as shares of that row's faces, rows and columns labelled with the given names
+    shown = np.ma.filled(ax.collections[0].get_array().astype(float), np.nan).reshape(conf.shape)
+    shares = conf.div(conf.sum(axis=1).replace(0, np.nan), axis=0).to_numpy(float)
+    np.testing.assert_allclose(shown, shares, equal_nan=True)
+    assert np.allclose(np.nansum(shown, axis=1)[conf.sum(axis=1).to_numpy() > 0], 1.0)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["healthy" if c == UNAFFECTED else c for c in conf.index]
+    assert ax.get_title() == "test faces" and ax.get_xlabel() == "predicted (top-1)"
+    plt.close(fig)
 
 
 def test_dlib_backend_reports_faceless_images_per_image():

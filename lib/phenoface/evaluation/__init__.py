@@ -18,7 +18,8 @@ One concern per module:
 - :mod:`.probes` - memorisation probes beyond the detector's design (shifts, crops, flips, blur, another
   age), the ROC and the threshold chosen on validation faces;
 - :mod:`.perturb` - the image perturbations (blur, shift, crop, flip, noise);
-- :mod:`.figures` - confusion matrix, memorisation pairs, severity scatter, progression strips.
+- :mod:`.figures` - confusion matrix, memorisation pairs, severity scatter, progression strips;
+- :mod:`.pipeline` - notebook 07's steps, each returning a result with its metrics and figures.
 
     >>> from phenoface.evaluation import train_recogniser, memorisation_check, frechet_distance
     >>> rec = train_recogniser(train.images, train.table["disease_id"], epochs=20, seed=0)
