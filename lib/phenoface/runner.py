@@ -21,7 +21,6 @@ import fcntl
 import hashlib
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -31,10 +30,10 @@ from typing import Iterator
 
 from .config import atomic_path, clean_partials, is_partial, params_path, repo_root, write_json
 from .params import BY_NAME, ParameterError, coerce_overrides, read_profile, resolve_param_path, validate
-from .report import build_index, read_status, recorded_reports_dir
+from .publish import SlidesUnavailable, build_index, render_html, render_slides, scrub_secrets, wants_slides
+from .report import read_status, recorded_reports_dir
 
 DEFAULT_TIMEOUT = {"smoke": 600, "quick": 1800, "full": 6 * 3600}
-_SECRET_ENV = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD)", re.I)
 # What else decides a step's result besides its parameters: the LLM endpoint may come from the environment.
 _STEP_ENV = {"LLM_BASE_URL": ("OPENAI_BASE_URL", "OPENAI_MODEL")}
 
@@ -178,28 +177,8 @@ def _digest(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:20]
 
 
-def scrub_secrets(text: str) -> str:
-    """Replace the values of secret-looking environment variables wherever they appear."""
-    for name, value in os.environ.items():
-        if _SECRET_ENV.search(name) and value and len(value) >= 8:
-            text = text.replace(value, f"<{name} redacted>")
-    return text
-
-
-def render_html(executed: Path, target: Path) -> None:
-    import nbformat
-    from nbconvert import HTMLExporter
-
-    nb = nbformat.read(executed, as_version=4)
-    body, _ = HTMLExporter().from_notebook_node(nb)
-    with atomic_path(target) as tmp:
-        tmp.write_text(scrub_secrets(body), encoding="utf-8")
-
-
 def _slides(executed: Path, target: Path) -> dict:
     """reveal.js slides of a notebook that ran with SLIDES true; a missing local reveal.js is reported, not fatal."""
-    from .slides import SlidesUnavailable, render_slides, wants_slides
-
     if not wants_slides(executed):
         return {}
     try:
