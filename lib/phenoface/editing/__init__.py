@@ -28,6 +28,7 @@ import pandas as pd
 import torch
 
 from ..labels import UNAFFECTED
+from ..pixels import to_model_range
 from ..sampling import Guide, _check, _per_face, concepts, decode, denoise
 
 METHODS = ("ddim", "sdedit")
@@ -62,8 +63,6 @@ def check_images(model, images) -> np.ndarray:
 @torch.no_grad()
 def encode(model, images: np.ndarray) -> torch.Tensor:
     """uint8 faces -> the model's scaled latents (the autoencoder's posterior mean)."""
-    from ..model.autoencoder import to_model_range
-
     x = to_model_range(torch.as_tensor(images)).to(next(model.vae.parameters()).device)
     return model.vae.encode(x).latent_dist.mode() * model.latent_scale
 
