@@ -28,6 +28,8 @@ import time
 from pathlib import Path
 from typing import Iterator
 
+import yaml
+
 from .config import atomic_path, clean_partials, is_partial, params_path, repo_root, write_json
 from .params import BY_NAME, ParameterError, coerce_overrides, read_profile, resolve_param_path, validate
 from .publish import SlidesUnavailable, build_index, render_html, render_slides, scrub_secrets, wants_slides
@@ -445,11 +447,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=int, help="papermill execution timeout per cell, seconds")
     ap.add_argument("--reports", type=Path, help="output folder (default: reports/)")
     ap.add_argument("--no-html", action="store_true")
+    ap.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE",
+                    help="parameter overrides, each value read as YAML, e.g. TRAIN_MODEL=true UNET_STEPS=4000")
     args = ap.parse_args(argv)
+    overrides = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.set)} or None
     # SIGTERM runs the same clean-up as Ctrl-C: papermill and its kernel stop, temp files go.
     signal.signal(signal.SIGTERM, _terminate)
     try:
-        log = run(args.profile, args.only, args.force, args.timeout, args.reports, html=not args.no_html)
+        log = run(args.profile, args.only, args.force, args.timeout, args.reports, overrides, html=not args.no_html)
     except StepBusy as err:
         print(f"[phenoface] {err}", file=sys.stderr)
         return 3

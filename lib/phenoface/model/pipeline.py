@@ -25,11 +25,10 @@ from ..cohort import load_split
 from ..cohort.independent import render_independent
 from ..cohort.terms import TERM_IDS
 from ..conditioning import CONCEPTS, Condition, term_text_embeddings
-from ..config import atomic_path, write_json
+from ..config import atomic_path, git_commit, write_json
 from ..kg.embed import KGEmbedding
 from ..labels import UNAFFECTED
 from ..phenotypes import measure_images
-from ..phenotypes.packaged import git_commit
 from ..profiles import load_profiles
 from .autoencoder import AutoencoderModule
 from .callbacks import SampleGrid

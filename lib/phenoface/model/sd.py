@@ -26,7 +26,7 @@ from torch import nn
 
 from .. import modelio
 from ..conditioning import CONCEPTS, ConditionEncoder, term_text_embeddings
-from ..phenotypes.packaged import git_commit
+from ..config import git_commit
 from .components import n_params
 from .data import FaceDataModule
 from .diffusion import DiffusionModule
