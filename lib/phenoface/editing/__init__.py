@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..faces import detect_landmarks, upscale
 from ..labels import UNAFFECTED
 from ..pixels import to_model_range
 from ..sampling import Guide, _check, _per_face, concepts, decode, denoise
@@ -100,8 +101,6 @@ def invert(model, latents: torch.Tensor, guide: Guide, steps: int, k: int, itera
 
 def faces_found(images) -> np.ndarray:
     """Per image, whether MediaPipe finds a face (on an upscaled copy: the detector needs more than 64 px)."""
-    from ..faces import detect_landmarks, upscale
-
     return np.array([detect_landmarks(upscale(img), backend="mediapipe") is not None for img in images], bool)
 
 
