@@ -200,8 +200,8 @@ def load_conditioning(folder, width: int, dtype=torch.float32):
 def convert(source, target, dtype=torch.float16, parts=("autoencoder", "unet", "conditioning"),
             extras=("card.json", "training_samples.png", "golden.json")) -> Path:
     """Copy a model folder's ``parts`` (and ``extras`` files) with floating-point tensors stored as ``dtype`` (the
-    shipped checkpoints are fp16: half the size; :func:`~phenoface.model.load_model` casts back to float32). Cards and the
-    fingerprint are kept."""
+    shipped checkpoints are fp16: half the size; :func:`~phenoface.model.load_model` casts back to float32).
+    Cards and the fingerprint are kept."""
     source, target = Path(source), Path(target)
     target.mkdir(parents=True, exist_ok=True)
     for name in parts:
