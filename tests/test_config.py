@@ -1,27 +1,10 @@
 import json
-import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from phenoface import config
-
-
-def test_profiles_load_and_share_names():
-    names = None
-    for profile in config.PROFILES:
-        params = config.load_params(profile, validate=False)  # full names data the user downloads
-        assert params["PROFILE"] == profile
-        # A count such as LLM_MAX_TOKENS is fine; a name that holds a credential is not.
-        secret = re.compile(r"(API_?KEY|_KEY|SECRET|PASSWORD|PASSWD|_TOKEN|^TOKEN)$", re.I)
-        assert not [k for k in params if secret.search(k)], "secrets never in params"
-        names = names or set(params)
-        assert set(params) == names, f"{profile}.yaml must define the same parameter names"
-    with pytest.raises(ValueError, match="Unknown profile 'huge'.*Known profiles: full, quick, smoke"):
-        config.load_params("huge")
-    with pytest.raises(ValueError, match="does not exist"):
-        config.params_path("/no/such/profile.yaml")
 
 
 def test_atomic_write_leaves_old_file_on_failure(tmp_path):

@@ -246,3 +246,13 @@ def test_a_moved_run_resumes_into_last_ckpt_and_more_steps_continue_the_schedule
         assert state["global_step"] == steps, part
     card = json.loads((moved / "model" / "card.json").read_text())
     assert card["autoencoder"]["resumed"] and card["autoencoder"]["steps"] == 4
+
+
+def test_thin_log_keeps_at_most_keep_rows_and_turns_nan_to_none():
+    from phenoface.model.train import thin_log
+
+    log = {"step": list(range(1000)), "loss": [float("nan")] + [1.0] * 999}
+    thin = thin_log(log, keep=10)
+    assert len(thin["step"]) == 10 and thin["step"][0] == 0 and thin["step"][-1] == 999
+    assert thin["loss"][0] is None and thin["loss"][1] == 1.0
+    assert thin_log({}) == {} and thin_log({"step": [1, 2]})["step"] == [1, 2]

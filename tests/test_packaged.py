@@ -35,7 +35,7 @@ def test_checkpoint_of_another_renderer_is_refused(tmp_path):
     card = json.loads((copy / "instrument.json").read_text())
     card["renderer"] = "0000000000000000"
     (copy / "instrument.json").write_text(json.dumps(card))
-    with pytest.raises(ValueError, match="trained on renderer 0000000000000000.*python -m phenoface.phenotypes.packaged"):
+    with pytest.raises(ValueError, match="trained on renderer 0000000000000000.*python -m phenoface.ship instrument"):
         load_packaged(copy)
     with pytest.raises(FileNotFoundError, match="INSTRUMENT_SOURCE: train"):
         load_packaged(tmp_path / "missing")

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from phenoface import params
-from phenoface.config import load_params
+from phenoface.config import PROFILES, params_path
+from phenoface.params import load_params
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -106,3 +107,19 @@ def test_a_profile_that_is_not_utf8_names_the_file(tmp_path):
     path.write_bytes("PROFILE: smoke\nDATA_DIR: ../data/processed/café\n".encode("latin-1"))
     with pytest.raises(params.ParameterError, match=r"latin1\.yaml is not UTF-8 text \(byte \d+"):
         params.read_profile(path)
+
+
+def test_profiles_load_and_share_names():
+    names = None
+    for profile in PROFILES:
+        params = load_params(profile, validate=False)  # full names data the user downloads
+        assert params["PROFILE"] == profile
+        # A count such as LLM_MAX_TOKENS is fine; a name that holds a credential is not.
+        secret = re.compile(r"(API_?KEY|_KEY|SECRET|PASSWORD|PASSWD|_TOKEN|^TOKEN)$", re.I)
+        assert not [k for k in params if secret.search(k)], "secrets never in params"
+        names = names or set(params)
+        assert set(params) == names, f"{profile}.yaml must define the same parameter names"
+    with pytest.raises(ValueError, match="Unknown profile 'huge'.*Known profiles: full, quick, smoke"):
+        load_params("huge")
+    with pytest.raises(ValueError, match="does not exist"):
+        params_path("/no/such/profile.yaml")

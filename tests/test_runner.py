@@ -350,3 +350,18 @@ def test_new_answers_in_the_study_database_change_notebook_09s_fingerprint(tmp_p
     (tmp_path / "answers.sqlite-wal").write_bytes(b"new rows")
     assert _step_inputs(nb, params, tmp_path) != first
     assert _step_inputs(nb, {"STUDY_ANSWERS": ""}, tmp_path) == ""
+
+
+def test_set_on_the_command_line_becomes_overrides(monkeypatch):
+    seen = {}
+
+    def fake_run(profile, only, force, timeout, reports, overrides, html):
+        seen.update(profile=profile, only=only, overrides=overrides)
+        return {"failed": False}
+
+    monkeypatch.setattr(runner, "run", fake_run)
+    monkeypatch.setattr(runner.signal, "signal", lambda *a: None)  # leave pytest's own SIGTERM handling alone
+    assert runner.main(["--profile", "smoke", "--only", "05", "--set", "TRAIN_MODEL=true", "UNET_STEPS=40",
+                        "ZERO_SHOT_DISEASES=OMIM:1,OMIM:2"]) == 0
+    assert seen["overrides"] == {"TRAIN_MODEL": True, "UNET_STEPS": 40, "ZERO_SHOT_DISEASES": "OMIM:1,OMIM:2"}
+    assert runner.main(["--only", "00"]) == 0 and seen["overrides"] is None

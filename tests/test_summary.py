@@ -1,11 +1,9 @@
-"""Headline table and comparison table read recorded metrics; the index shows what was run."""
-
-import json
+"""Headline table and comparison table read recorded metrics."""
 
 import numpy as np
 import pytest
 
-from phenoface.report import build_index, record_metrics
+from phenoface.report import record_metrics
 from phenoface.summary import HEADLINES, comparison_table, headline_table
 
 
@@ -42,12 +40,3 @@ def test_comparison_table_says_why_a_cell_is_missing(tmp_path):
         "dlib found no face in the 4 edits"
     assert t.loc["average portrait (mean of generated latents)", "top-5"].startswith("not measured")
     assert (t != "").all().all()
-
-
-def test_index_header_shows_run_and_headlines(tmp_path):
-    reports = tmp_path / "reports"
-    record_metrics("07_evaluate", {"generated_memorisation_rate": 0.0}, reports / "metrics")
-    (reports / "run.json").write_text(json.dumps({"profile": "quick", "steps": {"07_evaluate": {"status": "ok"}}}))
-    html = build_index(reports, notebooks=tmp_path).read_text()
-    assert "What was run" in html and "quick" in html
-    assert "memorisation rate, generated faces" in html and "pass" in html

@@ -62,15 +62,6 @@ def params_path(profile: str | os.PathLike, folder: Path | None = None) -> Path:
     return path
 
 
-def load_params(profile: str | os.PathLike = "quick", validate: bool = True) -> dict[str, Any]:
-    """A profile's parameters, checked against the schema in ``phenoface.params`` (unless ``validate=False``)."""
-    from .params import read_profile, validate as check
-
-    path = params_path(profile)
-    params = read_profile(path)
-    return check(params, repo_root() / "notebooks", str(path)) if validate else params
-
-
 def resolve(path: str | os.PathLike, base: Path | None = None) -> Path:
     """Resolve a parameter path; relative paths are taken from ``base`` (default: the cwd)."""
     p = Path(os.path.expanduser(str(path)))

@@ -20,6 +20,8 @@ from typing import Any, Iterable
 
 import yaml
 
+from .config import params_path, repo_root
+
 ALL = ("00", "01", "02", "03", "04", "05", "06", "07", "08", "09")
 
 
@@ -299,6 +301,17 @@ def validate(params: dict[str, Any], base: Path, source: str = "parameters") -> 
     return params
 
 
+def load_params(profile: str | os.PathLike = "quick", validate: bool = True) -> dict[str, Any]:
+    """A profile's parameters (a name under ``notebooks/params`` or a YAML path: :func:`~phenoface.config.params_path`),
+    checked against the schema unless ``validate=False``."""
+    path = params_path(profile)
+    params = read_profile(path)
+    return _check(params, repo_root() / "notebooks", str(path)) if validate else params
+
+
+_check = validate  # load_params' keyword ``validate`` hides the function of that name inside it
+
+
 def coerce_overrides(overrides: dict[str, Any]) -> dict[str, Any]:
     """Values given on a command line arrive as text: read them as YAML scalars, as the profile file would."""
     return {k: (yaml.safe_load(v) if isinstance(v, str) and v.strip() else v) for k, v in overrides.items()}
@@ -331,8 +344,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--check", type=Path, nargs="*", help="validate these profile files")
     args = ap.parse_args(argv)
     if args.check:
-        from .config import repo_root
-
         for path in args.check:
             validate(read_profile(path), repo_root() / "notebooks", str(path))
             print(f"{path}: ok")

@@ -21,7 +21,6 @@ import fcntl
 import hashlib
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -29,12 +28,14 @@ import time
 from pathlib import Path
 from typing import Iterator
 
+import yaml
+
 from .config import atomic_path, clean_partials, is_partial, params_path, repo_root, write_json
 from .params import BY_NAME, ParameterError, coerce_overrides, read_profile, resolve_param_path, validate
-from .report import build_index, read_status, recorded_reports_dir
+from .publish import SlidesUnavailable, build_index, render_html, render_slides, scrub_secrets, wants_slides
+from .report import read_status, recorded_reports_dir
 
 DEFAULT_TIMEOUT = {"smoke": 600, "quick": 1800, "full": 6 * 3600}
-_SECRET_ENV = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD)", re.I)
 # What else decides a step's result besides its parameters: the LLM endpoint may come from the environment.
 _STEP_ENV = {"LLM_BASE_URL": ("OPENAI_BASE_URL", "OPENAI_MODEL")}
 
@@ -178,28 +179,8 @@ def _digest(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:20]
 
 
-def scrub_secrets(text: str) -> str:
-    """Replace the values of secret-looking environment variables wherever they appear."""
-    for name, value in os.environ.items():
-        if _SECRET_ENV.search(name) and value and len(value) >= 8:
-            text = text.replace(value, f"<{name} redacted>")
-    return text
-
-
-def render_html(executed: Path, target: Path) -> None:
-    import nbformat
-    from nbconvert import HTMLExporter
-
-    nb = nbformat.read(executed, as_version=4)
-    body, _ = HTMLExporter().from_notebook_node(nb)
-    with atomic_path(target) as tmp:
-        tmp.write_text(scrub_secrets(body), encoding="utf-8")
-
-
 def _slides(executed: Path, target: Path) -> dict:
     """reveal.js slides of a notebook that ran with SLIDES true; a missing local reveal.js is reported, not fatal."""
-    from .slides import SlidesUnavailable, render_slides, wants_slides
-
     if not wants_slides(executed):
         return {}
     try:
@@ -466,11 +447,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=int, help="papermill execution timeout per cell, seconds")
     ap.add_argument("--reports", type=Path, help="output folder (default: reports/)")
     ap.add_argument("--no-html", action="store_true")
+    ap.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE",
+                    help="parameter overrides, each value read as YAML, e.g. TRAIN_MODEL=true UNET_STEPS=4000")
     args = ap.parse_args(argv)
+    overrides = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.set)} or None
     # SIGTERM runs the same clean-up as Ctrl-C: papermill and its kernel stop, temp files go.
     signal.signal(signal.SIGTERM, _terminate)
     try:
-        log = run(args.profile, args.only, args.force, args.timeout, args.reports, html=not args.no_html)
+        log = run(args.profile, args.only, args.force, args.timeout, args.reports, overrides, html=not args.no_html)
     except StepBusy as err:
         print(f"[phenoface] {err}", file=sys.stderr)
         return 3

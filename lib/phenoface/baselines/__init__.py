@@ -19,7 +19,9 @@ the training loop are the same code as the main model's; only what conditions it
 
 from __future__ import annotations
 
+import json
 import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -27,10 +29,16 @@ import numpy as np
 
 from ..cohort.terms import TERM_IDS
 from ..conditioning import GROUPS
-from ..config import atomic_path
+from ..config import atomic_path, git_commit
 from ..labels import UNAFFECTED
-from ..model.data import DiseaseTable
-from ..model.pipeline import SHIPPED
+from ..llm.ground import embed
+from ..model.components import n_params
+from ..model.data import DiseaseTable, condition_arrays
+from ..model.golden import FILE, check_golden, write_golden
+from ..model.loading import load_model
+from ..model.pipeline import SHIPPED, fit_unet
+from ..model.store import check_fingerprint, convert, fingerprint, save_model
+from ..model.train import hardware
 
 METHODS = ("class", "prompt")
 SHIPPED_BASELINES = SHIPPED.parent / "baselines_quick"
@@ -54,8 +62,6 @@ def baseline_table(method: str, disease_ids, names: dict | None = None) -> Disea
     if method == "class":
         emb = np.eye(len(ids), dtype=np.float32)
     else:
-        from ..llm.ground import embed
-
         emb = embed([UNAFFECTED_PROMPT if d == UNAFFECTED else PROMPT.format(name=names.get(d, d)) for d in ids])
     return DiseaseTable(ids, emb, np.zeros((len(ids), len(TERM_IDS)), np.float32),
                         {d: names.get(d, d) for d in ids})
@@ -63,8 +69,6 @@ def baseline_table(method: str, disease_ids, names: dict | None = None) -> Disea
 
 def baseline_conditions(table, diseases: DiseaseTable) -> dict[str, np.ndarray]:
     """Per face: its class token only (every other group is its null token, ``keep`` False)."""
-    from ..model.data import condition_arrays
-
     n = len(table)
     cond = condition_arrays(table, diseases, np.zeros((n, len(TERM_IDS)), np.float32))
     keep = np.zeros((n, len(GROUPS)), bool)
@@ -85,11 +89,6 @@ def train_baseline(method: str, images: np.ndarray, table, out, work, autoencode
     """Train baseline ``method`` on ``images`` / ``table`` (the train split) in the latent of the generator's
     autoencoder (``autoencoder``: a model folder), with its UNet configuration; ``zero_shot`` diseases are
     left out as for the main model. Writes the model folder ``out`` (autoencoder included) and returns its card."""
-    from ..model.components import n_params
-    from ..model.pipeline import fit_unet, git_commit
-    from ..model.store import fingerprint, load_model, save_model
-    from ..model.train import hardware
-
     _check_method(method)
     source = load_model(autoencoder)
     keep = ~np.isin(np.asarray(table["disease_id"], dtype=object), list(zero_shot))
@@ -119,13 +118,7 @@ def train_baseline(method: str, images: np.ndarray, table, out, work, autoencode
 def ship_baseline(model_dir, method: str, target: Path | None = None) -> Path:
     """Copy a trained baseline's own files (fp16) to the package (``assets/baselines_quick/<method>``); the
     autoencoder stays the generator's."""
-    from ..model.store import convert
-
     _check_method(method)
-    import tempfile
-
-    from ..model.golden import FILE, write_golden
-
     target = convert(model_dir, Path(target or SHIPPED_BASELINES / method), parts=("unet", "conditioning"),
                      extras=("card.json",))
     with tempfile.TemporaryDirectory() as tmp:  # the golden outputs of the fp16 weights, as an install reads them
@@ -141,17 +134,12 @@ def ship_baseline(model_dir, method: str, target: Path | None = None) -> Path:
 def install_baseline(method: str, out, source: Path | None = None, autoencoder: Path = SHIPPED) -> dict:
     """The shipped quick baseline ``method`` into ``out``, with the generator's autoencoder beside it;
     refused (naming the command that remakes it) when its fingerprint does not match this code."""
-    import json
-
-    from ..model.golden import check_golden
-    from ..model.store import check_fingerprint, load_model
-
     _check_method(method)
     source = Path(source or SHIPPED_BASELINES / method)
     card_path = source / "card.json"
     if not card_path.is_file():
         raise FileNotFoundError(f"No shipped {method} baseline in {source}: run notebook 01_baselines with "
-                                "TRAIN_BASELINES: true, then python -m phenoface.baselines.ship")
+                                "TRAIN_BASELINES: true, then python -m phenoface.ship baselines")
     card = json.loads(card_path.read_text())
     check_fingerprint(card, source)
     out = Path(out)

@@ -27,7 +27,9 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..faces import detect_landmarks, upscale
 from ..labels import UNAFFECTED
+from ..pixels import to_model_range
 from ..sampling import Guide, _check, _per_face, concepts, decode, denoise
 
 METHODS = ("ddim", "sdedit")
@@ -62,8 +64,6 @@ def check_images(model, images) -> np.ndarray:
 @torch.no_grad()
 def encode(model, images: np.ndarray) -> torch.Tensor:
     """uint8 faces -> the model's scaled latents (the autoencoder's posterior mean)."""
-    from ..model.autoencoder import to_model_range
-
     x = to_model_range(torch.as_tensor(images)).to(next(model.vae.parameters()).device)
     return model.vae.encode(x).latent_dist.mode() * model.latent_scale
 
@@ -101,8 +101,6 @@ def invert(model, latents: torch.Tensor, guide: Guide, steps: int, k: int, itera
 
 def faces_found(images) -> np.ndarray:
     """Per image, whether MediaPipe finds a face (on an upscaled copy: the detector needs more than 64 px)."""
-    from ..faces import detect_landmarks, upscale
-
     return np.array([detect_landmarks(upscale(img), backend="mediapipe") is not None for img in images], bool)
 
 

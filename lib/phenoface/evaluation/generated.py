@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..model.quality import denoising_losses  # noqa: F401  (notebook 07 imports it from here)
 from ..stats import spearman
 from .progression import order_accuracy
 
@@ -99,38 +100,6 @@ def zero_shot_precision(drawn: pd.DataFrame, control: pd.DataFrame, profile_term
     prec = sum(t in truth for t in top) / k if k else float("nan")
     return {"precision": float(prec), "k": k, "effect": effect.sort_values(ascending=False), "top": top,
             "chance": k / len(effect) if len(effect) else float("nan")}
-
-
-def denoising_losses(model, images: np.ndarray, cond, timesteps=(50, 200, 400, 600), seed: int = 0,
-                     batch_size: int = 64) -> np.ndarray:
-    """Per image: the model's mean denoising error at fixed timesteps and fixed noise (lower = better fit)."""
-    import torch
-    import torch.nn.functional as F
-
-    from diffusers import DDPMScheduler
-
-    from ..conditioning import unet_kwargs
-    from ..model.autoencoder import to_model_range
-
-    sched = DDPMScheduler.from_config(model.scheduler)
-    out = []
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for i in range(0, len(images), batch_size):
-            x = to_model_range(torch.as_tensor(images[i:i + batch_size]))
-            lat = model.vae.encode(x).latent_dist.mode() * model.latent_scale
-            c = cond.index(slice(i, i + batch_size))
-            kw = unet_kwargs(model.encoder, c)
-            errs = []
-            for t in timesteps:
-                noise = torch.randn(lat.shape, generator=g)
-                tt = torch.full((len(lat),), int(t), dtype=torch.long)
-                noisy = sched.add_noise(lat, noise, tt)
-                target = noise if model.prediction_type == "epsilon" else sched.get_velocity(lat, noise, tt)
-                pred = model.unet(noisy, tt, **kw).sample
-                errs.append(F.mse_loss(pred, target, reduction="none").mean(dim=(1, 2, 3)))
-            out.append(torch.stack(errs, 1).mean(1).numpy())
-    return np.concatenate(out) if out else np.zeros(0)
 
 
 def membership_auc(train_losses, test_losses) -> float:

@@ -8,6 +8,11 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 
+from ..config import atomic_path
+from ..labels import UNAFFECTED
+from ..sampling import generate
+from .store import ConditionedModel
+
 
 class SampleGrid(L.Callback):
     """Every ``every`` steps (rank 0 only): one face per disease (+ unaffected) from fixed seeds, saved as
@@ -28,11 +33,6 @@ class SampleGrid(L.Callback):
 
         matplotlib.use("Agg", force=False)
         import matplotlib.pyplot as plt
-
-        from ..config import atomic_path
-        from ..labels import UNAFFECTED
-        from ..sampling import generate
-        from .store import ConditionedModel
 
         ema = module.ema.module
         model = ConditionedModel(module.vae, ema["unet"], ema["encoder"], self.diseases, float(module.hparams.latent_scale),

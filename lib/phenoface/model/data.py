@@ -18,7 +18,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ..cohort.terms import TERM_IDS
-from ..conditioning import sex_code
+from ..conditioning import GROUPS, sex_code
 from ..labels import UNAFFECTED
 
 FIELDS = ("disease_emb", "profile", "terms", "age", "sex", "severity", "known", "unaffected")
@@ -100,8 +100,6 @@ def condition_arrays(table: pd.DataFrame, diseases: DiseaseTable, tags: np.ndarr
 def unknown_disease_arrays(table: pd.DataFrame, kg_dim: int, tags: np.ndarray) -> dict[str, np.ndarray]:
     """Conditions of faces whose disease is unknown (renders with independent terms): their measured tags, age
     and sex; the disease, profile and severity groups are always their null tokens (``keep``)."""
-    from ..conditioning import GROUPS
-
     tags = np.asarray(tags, np.float32)
     n, t = tags.shape
     keep = np.ones((n, len(GROUPS)), bool)
@@ -114,8 +112,6 @@ def unknown_disease_arrays(table: pd.DataFrame, kg_dim: int, tags: np.ndarray) -
 
 def concat_conditions(*parts: dict) -> dict[str, np.ndarray]:
     """Condition arrays of several face sets, one after the other (``keep`` all True where a part has none)."""
-    from ..conditioning import GROUPS
-
     parts = [p for p in parts if p and len(p["age"])]
     out = {k: np.concatenate([p[k] for p in parts]) for k in FIELDS}
     if any("keep" in p for p in parts):

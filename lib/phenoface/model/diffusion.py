@@ -19,7 +19,7 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ..conditioning import CONCEPTS, VERSION, Condition, ConditionEncoder, drop_concepts, drop_groups, unet_kwargs
-from .autoencoder import to_model_range
+from ..pixels import to_model_range
 from .components import build_autoencoder, build_unet
 
 SCHEDULER = {"num_train_timesteps": 1000, "beta_schedule": "scaled_linear", "beta_start": 0.00085,

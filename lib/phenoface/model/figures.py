@@ -6,6 +6,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from ..sampling import generate, zero_shot_request
+
 
 def _series(log: dict, key: str) -> pd.Series:
     if not log or key not in log:
@@ -57,8 +59,6 @@ def reconstruction_grid(originals, reconstructions):
 def sample_grid(model, diseases, names=None, zero_shot=(), n: int = 4, age: float = 8.0, severity: float = 1.0,
                 seed: int = 0, steps: int = 25, guidance: float = 3.0):
     """Rows: diseases (zero-shot ones drawn from their profile terms, one joint concept); columns: seeds."""
-    from ..sampling import generate, zero_shot_request
-
     names = names or {}
     fig, axes = plt.subplots(len(diseases), n, figsize=(1.3 * n + 2.2, 1.35 * len(diseases)), squeeze=False)
     total = 0

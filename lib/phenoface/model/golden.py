@@ -19,7 +19,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..conditioning import Condition, unet_kwargs
 from ..config import write_json
+from .loading import load_model
+from .store import REBUILD
 
 FILE = "golden.json"
 TOLERANCE = 2e-3  # fp16-stored weights are cast to float32: CPUs agree far closer than this
@@ -34,8 +37,6 @@ class GoldenMismatch(ValueError):
 def golden_conditions(model, n: int = N):
     """Fixed conditions: the first diseases of the model's table, seeded term amounts, ages, sexes, severities;
     a disease-only baseline keeps its disease token alone."""
-    from ..conditioning import Condition
-
     rng = np.random.default_rng(1234)
     ids = [model.diseases.ids[i % len(model.diseases.ids)] for i in range(n)]
     emb, prof = model.diseases.lookup(ids)
@@ -48,8 +49,6 @@ def golden_conditions(model, n: int = N):
 @torch.no_grad()
 def golden_outputs(model, n: int = N) -> dict:
     """{"eps": ..., "decoded": ...}: summary statistics and leading values of each output."""
-    from ..conditioning import unet_kwargs
-
     g = torch.Generator().manual_seed(99)
     c, s = model.unet.config.in_channels, model.unet.config.sample_size
     x = torch.randn((n, c, s, s), generator=g)
@@ -68,8 +67,6 @@ def _summary(a: torch.Tensor) -> dict:
 
 def write_golden(folder) -> dict:
     """Compute the golden outputs of the model in ``folder`` and store them beside it."""
-    from .store import load_model
-
     outputs = golden_outputs(load_model(folder, check=False))
     write_json(Path(folder) / FILE, outputs)
     return outputs
@@ -93,8 +90,6 @@ def compare(stored: dict, now: dict, tolerance: float = TOLERANCE) -> float:
 def check_golden(folder, model=None, tolerance: float = TOLERANCE) -> float:
     """Raise :class:`GoldenMismatch` when the model's golden outputs moved by more than ``tolerance``;
     returns the largest difference. A folder without ``golden.json`` is refused too: nothing vouches for it."""
-    from .store import REBUILD, load_model
-
     path = Path(folder) / FILE
     if not path.is_file():
         raise GoldenMismatch(f"{folder} has no {FILE}: nothing checks that this code reads its weights as they were "

@@ -11,22 +11,36 @@ The shipped checkpoint (``lib/phenoface/assets/generator_quick``) is made by thi
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+import torch
 
+from .. import modelio
+from ..cohort import load_split
+from ..cohort.independent import render_independent
 from ..cohort.terms import TERM_IDS
-from ..conditioning import CONCEPTS
-from ..config import atomic_path, write_json
+from ..conditioning import CONCEPTS, Condition, term_text_embeddings
+from ..config import atomic_path, git_commit, write_json
+from ..kg.embed import KGEmbedding
 from ..labels import UNAFFECTED
-from ..phenotypes.packaged import git_commit
+from ..phenotypes import measure_images
+from ..profiles import load_profiles
+from .autoencoder import AutoencoderModule
+from .callbacks import SampleGrid
+from .components import autoencoder_config, n_params, size_config, unet_config
 from .data import (DiseaseTable, FaceDataModule, concat_conditions, condition_arrays, profile_rows,
                    tags_from_measurements, unknown_disease_arrays)
+from .diffusion import DiffusionModule
 from .golden import check_golden
-from .store import REBUILD, check_fingerprint, fingerprint, load_model, save_model
+from .loading import load_model
+from .quality import denoising_losses
+from .store import KIND, REBUILD, check_fingerprint, fingerprint, save_model
+from .train import encode_all, fit, hardware, latent_scale, load_training_state, read_log, thin_log
 
 SHIPPED = Path(__file__).resolve().parents[1] / "assets" / "generator_quick"
 TAGS = ("measured", "true")
@@ -63,9 +77,6 @@ def disease_table(data_dir, diseases, zero_shot=()) -> DiseaseTable:
     """The cohort diseases' KG embeddings (notebook 02) and fused profiles (notebook 04, else 03, else 02).
     A zero-shot disease takes its **KG** profile: notebook 04's image evidence came from its faces, which a
     zero-shot disease must not have been shown."""
-    from ..kg.embed import KGEmbedding
-    from ..profiles import load_profiles
-
     data_dir = Path(data_dir)
     emb = KGEmbedding.load(data_dir / "kg" / "embedding").entity_embeddings()
     folder = data_dir / "profiles"
@@ -85,10 +96,6 @@ def swap_profiles(model, data_dir, source: str = "kg"):
     """``model`` with every disease's profile replaced by notebook 02's KG profile (``source="kg"``; or 03's
     LLM, 04's image-fused one) at **inference**: the KG embedding and the weights stay as trained. An
     evidence ablation of the trained model, not a model trained on KG profiles; its card says so."""
-    from dataclasses import replace
-
-    from ..profiles import load_profiles
-
     if source not in PROFILE_FILES:
         raise ValueError(f"profile source {source!r}: choose one of {', '.join(PROFILE_FILES)}")
     path = Path(data_dir) / "profiles" / PROFILE_FILES[source]
@@ -109,8 +116,6 @@ def training_set(data_dir, tags: str = "measured", zero_shot=(), split: str = "t
     KG embedding and profile stay in the table: they are drawn from those alone). ``independent_n`` renders of
     new people whose terms vary independently (``cohort.independent``) join the UNet's data with the disease
     unknown and their tags measured from pixels (or their truth with ``tags="true"``)."""
-    from ..cohort import load_split
-
     if tags not in TAGS:
         raise ValueError(f"tags must be one of {TAGS}, got {tags!r}")
     cohort = load_split(data_dir, split)
@@ -125,8 +130,6 @@ def training_set(data_dir, tags: str = "measured", zero_shot=(), split: str = "t
     ts = TrainingSet(images, condition_arrays(table, diseases, _tags(images, table, tags, data_dir)), diseases, table,
                      list(zero_shot), tags)
     if independent_n > 0:
-        from ..cohort.independent import render_independent
-
         extra, extra_table = render_independent(int(independent_n), seed=seed + 4242, size=images.shape[1])
         ts.extra_images = extra
         ts.extra_cond = unknown_disease_arrays(extra_table, diseases.kg_dim, _tags(extra, extra_table, tags, data_dir))
@@ -135,8 +138,6 @@ def training_set(data_dir, tags: str = "measured", zero_shot=(), split: str = "t
 
 def _tags(images, table, tags: str, data_dir) -> np.ndarray:
     if tags == "measured":
-        from ..phenotypes import measure_images
-
         return tags_from_measurements(measure_images(images, data_dir=data_dir))
     return table[TERM_IDS].to_numpy(np.float32)
 
@@ -150,13 +151,6 @@ def train_generator(ts: TrainingSet, out, work, size: str = "quick", image_size:
     """Train the autoencoder, then the UNet in its latent (both resumable from ``work``); write the model
     folder ``out`` with its card. Returns the card. ``autoencoder_from`` (a model folder) reuses that model's
     autoencoder instead of training one (its configuration too)."""
-    import torch
-
-    from .autoencoder import AutoencoderModule
-    from .callbacks import SampleGrid
-    from .components import autoencoder_config, n_params, size_config, unet_config
-    from .train import fit, hardware, read_log
-
     work = Path(work)
     cfg = size_config(size)
     vae_cfg, unet_cfg = autoencoder_config(cfg, image_size), unet_config(cfg, image_size)
@@ -187,8 +181,8 @@ def train_generator(ts: TrainingSet, out, work, size: str = "quick", image_size:
             if dm.encoder.version >= 2 else {},
             "parameters": {"autoencoder": n_params(dm.vae), "unet": n_params(dm.unet), "conditioning": n_params(dm.encoder)},
             "autoencoder": r_ae, "unet": r_unet, "seconds": round(time.perf_counter() - t0, 1), "hardware": hardware(),
-            "log": {"autoencoder": ae_log if ae_log is not None else _thin(read_log(work / "autoencoder")),
-                    "unet": _thin(read_log(work / "unet"))},
+            "log": {"autoencoder": ae_log if ae_log is not None else thin_log(read_log(work / "autoencoder")),
+                    "unet": thin_log(read_log(work / "unet"))},
             "figures": {}}
     if r_unet["rank"] == 0:
         save_model(out, dm, ts.diseases, card, image_size, dtype=dtype)
@@ -207,10 +201,6 @@ def fit_unet(vae, vae_cfg: dict, unet_cfg: dict, images: np.ndarray, cond: dict,
     ``folder``; ``scale`` is the latent scale (None: 1 / std of these faces' latents). Returns (fit report, module).
     The profile-conditioned model and the baselines (notebook 01) go through this one function, so they
     differ only in their conditions."""
-    from ..conditioning import term_text_embeddings
-    from .diffusion import DiffusionModule
-    from .train import encode_all, fit, latent_scale
-
     lat = encode_all(vae, images)
     scale = latent_scale(lat) if scale is None else float(scale)
     dm = DiffusionModule(vae_cfg, unet_cfg, diseases.kg_dim, term_text_embeddings(), latent_scale=scale,
@@ -221,19 +211,8 @@ def fit_unet(vae, vae_cfg: dict, unet_cfg: dict, images: np.ndarray, cond: dict,
     return report, dm
 
 
-def _thin(log: dict, keep: int = 400) -> dict:
-    """At most ``keep`` rows of a training log (every k-th), NaN as None: small enough for a JSON card."""
-    if not log:
-        return {}
-    n = len(next(iter(log.values())))
-    idx = np.unique(np.linspace(0, n - 1, min(n, keep)).astype(int)) if n else []
-    return {k: [None if (isinstance(v[i], float) and v[i] != v[i]) else v[i] for i in idx] for k, v in log.items()}
-
-
 def add_figures(folder, figures: dict) -> dict:
     """Record measured figures (e.g. the autoencoder's top-1 ratio) in the model card."""
-    import json
-
     path = Path(folder) / "card.json"
     card = json.loads(path.read_text())
     card["figures"] = {**card.get("figures", {}), **figures}
@@ -243,8 +222,6 @@ def add_figures(folder, figures: dict) -> dict:
 
 def install_shipped(out, source: Path = SHIPPED) -> dict:
     """Copy the shipped quick checkpoint into ``out`` after checking its fingerprint against this code."""
-    import json
-
     source = Path(source)
     card_path = source / "card.json"
     if not card_path.is_file():
@@ -272,19 +249,9 @@ def choose_weights(model_dir, work, data_dir, n: int = 256, seed: int = 0, condi
     Why: torch's EMA averaging has no warm-up, so after a short run (a few thousand steps at decay 0.999) the
     average still holds a share of the random initialisation (0.999^2500 = 8 %). The choice is made on
     validation faces, never on test."""
-    import torch
-
-    from .. import modelio
-    from ..cohort import load_split
-    from ..conditioning import Condition
-    from ..evaluation.generated import denoising_losses
-    from ..phenotypes import measure_images
-    from .store import KIND
-
     model_dir, work = Path(model_dir), Path(work)
     ckpt = work / "unet" / "last.ckpt"
-    from .train import load_training_state  # weights only; anything else is refused, naming the file
-    state = load_training_state(ckpt)["state_dict"]
+    state = load_training_state(ckpt)["state_dict"]  # weights only; anything else is refused, naming the file
     online = {p: {k[len(p) + 1:]: v for k, v in state.items() if k.startswith(p + ".")} for p in ("unet", "encoder")}
     val = load_split(data_dir, "validation")
     ema_model = load_model(model_dir)

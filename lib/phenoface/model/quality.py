@@ -1,20 +1,23 @@
 """How much of a face survives the autoencoder: PSNR, the recogniser's top-1 before and after, and the
-phenotype instrument's measurements before and after (everything from pixels)."""
+phenotype instrument's measurements before and after (everything from pixels); and how well the model
+denoises given faces (:func:`denoising_losses`: choosing weights, membership inference)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
 
+from ..conditioning import unet_kwargs
+from ..phenotypes import estimate_age, measure_images
+from ..pixels import to_model_range, to_uint8
 from ..stats import pearson
 
 
 @torch.no_grad()
 def reconstruct(model, images: np.ndarray, batch_size: int = 128) -> np.ndarray:
     """uint8 faces through the model's autoencoder (posterior mean) and back."""
-    from .autoencoder import to_model_range, to_uint8
-
     out = []
     for i in range(0, len(images), batch_size):
         x = to_model_range(torch.as_tensor(images[i:i + batch_size]))
@@ -43,8 +46,6 @@ def autoencoder_check(model, images, labels, recogniser, data_dir=None, ages=Non
     on originals and reconstructions (and their ratio; goal >= 0.9), the per-term Pearson between the
     instrument's readings before and after, and with ``ages`` the age estimator's MAE on both (goal: the
     reconstructions' at most 1.5 x the originals')."""
-    from ..phenotypes import estimate_age, measure_images
-
     rec = reconstruct(model, images)
     top_real = recogniser.evaluate(images, labels, k=1)["top1"]
     top_rec = recogniser.evaluate(rec, labels, k=1)["top1"]
@@ -70,3 +71,29 @@ def autoencoder_check(model, images, labels, recogniser, data_dir=None, ages=Non
     out["allows_goals"] = bool(out["top1_ratio"] >= 0.9 and out.get("age_mae_ratio", 0.0) <= 1.5)
     out["table"] = pd.DataFrame([{"figure": k, "value": round(v, 3), "goal": g} for k, (v, g) in rows.items()]).set_index("figure")
     return out
+
+
+def denoising_losses(model, images: np.ndarray, cond, timesteps=(50, 200, 400, 600), seed: int = 0,
+                     batch_size: int = 64) -> np.ndarray:
+    """Per image: the model's mean denoising error at fixed timesteps and fixed noise (lower = better fit)."""
+    from diffusers import DDPMScheduler  # seconds to import: only when losses are asked for
+
+    sched = DDPMScheduler.from_config(model.scheduler)
+    out = []
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for i in range(0, len(images), batch_size):
+            x = to_model_range(torch.as_tensor(images[i:i + batch_size]))
+            lat = model.vae.encode(x).latent_dist.mode() * model.latent_scale
+            c = cond.index(slice(i, i + batch_size))
+            kw = unet_kwargs(model.encoder, c)
+            errs = []
+            for t in timesteps:
+                noise = torch.randn(lat.shape, generator=g)
+                tt = torch.full((len(lat),), int(t), dtype=torch.long)
+                noisy = sched.add_noise(lat, noise, tt)
+                target = noise if model.prediction_type == "epsilon" else sched.get_velocity(lat, noise, tt)
+                pred = model.unet(noisy, tt, **kw).sample
+                errs.append(F.mse_loss(pred, target, reduction="none").mean(dim=(1, 2, 3)))
+            out.append(torch.stack(errs, 1).mean(1).numpy())
+    return np.concatenate(out) if out else np.zeros(0)

@@ -25,9 +25,13 @@ import torch
 from torch import nn
 
 from .. import modelio
-from ..conditioning import CONCEPTS, ConditionEncoder
+from ..conditioning import CONCEPTS, ConditionEncoder, term_text_embeddings
+from ..config import git_commit
+from .components import n_params
+from .data import FaceDataModule
 from .diffusion import DiffusionModule
-from .store import KIND, ConditionedModel, load_conditioning, save_conditioning, write_card
+from .store import KIND, ConditionedModel, fingerprint, load_conditioning, save_conditioning, write_card
+from .train import fit, hardware, read_log, thin_log
 
 PROMPT = "a close-up photo of a person's face"
 LORA_TARGETS = ("to_q", "to_k", "to_v", "to_out.0")  # the UNet's attention projections, as diffusers' LoRA scripts
@@ -207,14 +211,6 @@ def train_sd(ts, out, work, sd_path, steps: int, batch_size: int = 8, lr: float 
     """Fine-tune LoRA + the condition encoder on the training set ``ts`` (a :class:`~phenoface.model.pipeline.
     TrainingSet`) at its image size, resumable from ``work`` (another configuration is refused, nothing
     overwritten); write the model folder ``out``. Returns its card."""
-    from ..conditioning import term_text_embeddings
-    from ..phenotypes.packaged import git_commit
-    from .components import n_params
-    from .data import FaceDataModule
-    from .pipeline import _thin
-    from .store import fingerprint
-    from .train import fit, hardware, read_log
-
     folder = check_sd_folder(sd_path)
     image_size = int(ts.images.shape[1])
     module = SDLoraModule(str(folder), ts.diseases.kg_dim, term_text_embeddings(), rank=rank, prompt=prompt, lr=lr,
@@ -233,7 +229,7 @@ def train_sd(ts, out, work, sd_path, steps: int, batch_size: int = 8, lr: float 
                            "unet": n_params(module.unet), "conditioning": n_params(module.encoder.encoder)},
             "autoencoder": {"steps": 0, "source": "pretrained (Stable Diffusion's VAE)"}, "unet": report,
             "seconds": round(time.perf_counter() - t0, 1), "hardware": hardware(),
-            "log": {"autoencoder": {}, "unet": _thin(read_log(Path(work) / "lora"))}, "figures": {}}
+            "log": {"autoencoder": {}, "unet": thin_log(read_log(Path(work) / "lora"))}, "figures": {}}
     if report["rank"] == 0:
         save_sd_model(out, module, ts.diseases, card, image_size)
     return card

@@ -1,4 +1,5 @@
-"""The model folder notebook 05 writes (``<DATA_DIR>/model``) and :func:`load_model`, which reads it.
+"""The model folder notebook 05 writes (``<DATA_DIR>/model``): writing it, its card and fingerprint, and
+reading this project's own model back (:func:`phenoface.model.load_model` picks the kind).
 
 Three safetensors files with JSON cards (through :mod:`phenoface.modelio`: nothing is unpickled) and a
 ``card.json`` that says how the model was made (code commit, fingerprint, parameters, seed, steps,
@@ -19,13 +20,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from .. import modelio
-from ..config import write_json
+from ..conditioning import VERSION, ConditionEncoder
+from ..config import atomic_path, write_json
+from ..phenotypes.packaged import renderer_digest
+from .components import build_autoencoder, build_unet
 from .data import DiseaseTable
 
 KIND = "phenoface_diffusion"
@@ -37,9 +42,6 @@ MODEL_FORMAT = 1
 def fingerprint(conditioning_format: int | None = None) -> str:
     """sha256 over the renderer digest, the conditioning format (default: the one this code trains) and
     :data:`MODEL_FORMAT`."""
-    from ..conditioning import VERSION
-    from ..phenotypes.packaged import renderer_digest
-
     fmt = VERSION if conditioning_format is None else int(conditioning_format)
     h = hashlib.sha256(f"{renderer_digest()}|conditioning:{fmt}|model:{MODEL_FORMAT}".encode())
     return h.hexdigest()[:16]
@@ -130,10 +132,10 @@ def check_fingerprint(card: dict, folder) -> None:
                             f"the renderer or the model changed, so its weights no longer fit. Retrain: {REBUILD}.")
 
 
-def load_model(path, check: bool = True, dtype=torch.float32) -> ConditionedModel:
-    """The model in ``path`` (a folder notebook 05 wrote), in eval mode; ``check`` refuses a fingerprint mismatch."""
-    from .components import build_autoencoder, build_unet
-
+def read_model_card(path, check: bool = True) -> dict:
+    """The card of the model folder ``path`` (a folder notebook 05 wrote); ``check`` refuses a fingerprint
+    mismatch. Which kind of model it is (``card["base"]``) decides how :func:`phenoface.model.load_model`
+    builds it."""
     folder = Path(path)
     card_path = folder / "card.json"
     if not card_path.is_file():
@@ -143,10 +145,12 @@ def load_model(path, check: bool = True, dtype=torch.float32) -> ConditionedMode
         raise modelio.ModelFileError(f"{card_path} is not a phenoface diffusion model card; {REBUILD}")
     if check:
         check_fingerprint(card, folder)
-    if card.get("base") == "stable-diffusion":
-        from .sd import load_sd_model
+    return card
 
-        return load_sd_model(folder, card, dtype)
+
+def load_small_model(folder, card: dict, dtype=torch.float32) -> ConditionedModel:
+    """The model folder of this project's own autoencoder and UNet (built from the configs in their cards)."""
+    folder = Path(folder)
     parts = {}
     for name in ("autoencoder", "unet"):
         parts[name] = modelio.load_model(folder / f"{name}.safetensors", kind=f"{KIND}/{name}", rebuild=REBUILD)
@@ -182,8 +186,6 @@ def _cast(tensors: dict, dtype) -> dict:
 
 def load_conditioning(folder, width: int, dtype=torch.float32):
     """(ConditionEncoder of token width ``width``, DiseaseTable) from ``conditioning.safetensors``."""
-    from ..conditioning import ConditionEncoder
-
     cond_t, cond_c = modelio.load_model(Path(folder) / "conditioning.safetensors", kind=f"{KIND}/conditioning",
                                         rebuild=REBUILD)
     enc_state = _cast({k[len("encoder."):]: v for k, v in cond_t.items() if k.startswith("encoder.")}, dtype)
@@ -198,12 +200,8 @@ def load_conditioning(folder, width: int, dtype=torch.float32):
 def convert(source, target, dtype=torch.float16, parts=("autoencoder", "unet", "conditioning"),
             extras=("card.json", "training_samples.png", "golden.json")) -> Path:
     """Copy a model folder's ``parts`` (and ``extras`` files) with floating-point tensors stored as ``dtype`` (the
-    shipped checkpoints are fp16: half the size; :func:`load_model` casts back to float32). Cards and the
-    fingerprint are kept."""
-    import shutil
-
-    from ..config import atomic_path
-
+    shipped checkpoints are fp16: half the size; :func:`~phenoface.model.load_model` casts back to float32).
+    Cards and the fingerprint are kept."""
     source, target = Path(source), Path(target)
     target.mkdir(parents=True, exist_ok=True)
     for name in parts:

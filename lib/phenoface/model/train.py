@@ -23,7 +23,16 @@ from pathlib import Path
 
 import numpy as np
 
+from ..cohort import Cohort
+from ..cohort.terms import TERM_IDS
+from ..conditioning import term_text_embeddings
 from ..config import write_json
+from ..pixels import to_model_range
+from .autoencoder import AutoencoderModule
+from .components import autoencoder_config, size_config, unet_config
+from .data import DiseaseTable, FaceDataModule, condition_arrays
+from .diffusion import DiffusionModule
+from .store import save_model
 
 
 class CheckpointMismatch(ValueError):
@@ -155,8 +164,6 @@ def latent_scale(latents: np.ndarray) -> float:
 def encode_all(vae, images: np.ndarray, batch_size: int = 128) -> np.ndarray:
     import torch
 
-    from .autoencoder import to_model_range
-
     out = []
     with torch.no_grad():
         for i in range(0, len(images), batch_size):
@@ -165,12 +172,17 @@ def encode_all(vae, images: np.ndarray, batch_size: int = 128) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros((0,))
 
 
+def thin_log(log: dict, keep: int = 400) -> dict:
+    """At most ``keep`` rows of a training log (every k-th), NaN as None: small enough for a JSON card."""
+    if not log:
+        return {}
+    n = len(next(iter(log.values())))
+    idx = np.unique(np.linspace(0, n - 1, min(n, keep)).astype(int)) if n else []
+    return {k: [None if (isinstance(v[i], float) and v[i] != v[i]) else v[i] for i in idx] for k, v in log.items()}
+
+
 def synthetic_training_set(n: int, size: int, seed: int):
     """A tiny random cohort for the CLI smoke / DDP test (renders, disease table from random embeddings)."""
-    from ..cohort import Cohort
-    from ..cohort.terms import TERM_IDS
-    from .data import DiseaseTable, condition_arrays
-
     c = Cohort.generate(n=n, seed=seed, size=size)
     ids = [d for d in c.diseases if d != "UNAFFECTED"]
     rng = np.random.default_rng(seed)
@@ -180,13 +192,6 @@ def synthetic_training_set(n: int, size: int, seed: int):
 
 def main(argv=None) -> int:
     import torch
-
-    from ..conditioning import term_text_embeddings
-    from .autoencoder import AutoencoderModule
-    from .components import autoencoder_config, size_config, unet_config
-    from .data import FaceDataModule
-    from .diffusion import DiffusionModule
-    from .store import save_model
 
     ap = argparse.ArgumentParser(prog="python -m phenoface.model.train", description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, required=True)

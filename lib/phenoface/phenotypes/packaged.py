@@ -1,4 +1,4 @@
-"""The packaged pixel instrument of the quick profile, and the one command that rebuilds it.
+"""The packaged pixel instrument of the quick profile, and how it is rebuilt.
 
 On 2 CPU cores the recipe below renders for about 2 minutes and trains for 34 (96,000 renders, 14 epochs;
 the quick profile's whole run is about 20), and the 18,000-render, 6-epoch instrument that fitted in the run
@@ -11,7 +11,7 @@ notebook 04 still checks it on validation and reports it on test like a freshly 
 weakest per-term Pearson 0.77 / 0.82 -> 0.84 / 0.87, mean 0.91 / 0.93 -> 0.93 / 0.94, image-profile
 precision@k 0.97 / 0.94 -> 0.99 / 0.99. Rebuild it, after any change to the renderer, with::
 
-    python -m phenoface.phenotypes.packaged            # about 36 min on 2 cores
+    python -m phenoface.ship instrument                # about 36 min on 2 cores
 
 The card records the renderer's source digest; loading refuses a checkpoint trained on another
 renderer (its phenotypes would look different), naming this command.
@@ -19,11 +19,12 @@ renderer (its phenotypes would look different), naming this command.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import time
 from pathlib import Path
 
+from ..cohort.independent import render_independent
+from ..cohort.terms import TERM_IDS
 from ..config import git_commit  # noqa: F401  (re-exported: model cards import it from here)
 from .instrument import PhenotypeInstrument, train_instrument
 
@@ -31,7 +32,7 @@ FOLDER = Path(__file__).resolve().parents[1] / "assets" / "instrument_quick"
 # Every file that decides what a render looks like (the terms, the face, the raster, the pose, identities).
 RENDERER_FILES = ("__init__.py", "terms.py", "render.py", "features.py", "raster.py", "layout.py", "independent.py")
 RECIPE = {"n": 96000, "epochs": 14, "width": 16, "seed": 0, "render_seed": 3000, "batch_size": 128, "lr": 3e-3}
-COMMAND = "python -m phenoface.phenotypes.packaged"
+COMMAND = "python -m phenoface.ship instrument"
 
 
 def renderer_digest() -> str:
@@ -62,9 +63,6 @@ def load_packaged(folder: Path | None = None) -> PhenotypeInstrument:
 def build(folder: Path = FOLDER, progress: bool = True, **recipe) -> PhenotypeInstrument:
     """Render the training set, train with the recipe, save with a card (command, recipe, renderer digest,
     commit, seconds)."""
-    from ..cohort.independent import render_independent
-    from ..cohort.terms import TERM_IDS
-
     r = {**RECIPE, **recipe}
     t0 = time.perf_counter()
     images, table = render_independent(r["n"], seed=r["render_seed"], size=64)
@@ -76,19 +74,3 @@ def build(folder: Path = FOLDER, progress: bool = True, **recipe) -> PhenotypeIn
                      commit=git_commit(), packaged=True)
     inst.save(folder)
     return inst
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog=COMMAND, description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=FOLDER)
-    for name, value in RECIPE.items():
-        ap.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
-    args = vars(ap.parse_args(argv))
-    out = args.pop("out")
-    inst = build(out, **args)
-    print(f"{inst} trained in {inst.meta['train_seconds']:.0f} s on {args['n']} renders; saved to {out}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

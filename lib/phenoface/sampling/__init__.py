@@ -37,6 +37,7 @@ import torch
 from ..cohort.terms import TERM_IDS, TERMS
 from ..conditioning import Condition, unet_kwargs
 from ..labels import UNAFFECTED
+from ..pixels import to_uint8
 
 SCHEDULERS = ("dpm++", "ddim", "ddpm")
 LIMITS = {"guidance": (0.0, 30.0), "steps": (1, 1000), "severity": (0.0, 1.0), "age": (0.0, 100.0), "n": (1, 4096),
@@ -291,8 +292,6 @@ def generate(model, disease: str | None = None, terms: dict | None = None, age=3
 
 @torch.no_grad()
 def decode(model, latents: torch.Tensor, batch_size: int = 64) -> np.ndarray:
-    from ..model.autoencoder import to_uint8
-
     out = [to_uint8(model.vae.decode(latents[i:i + batch_size] / model.latent_scale).sample)
            for i in range(0, len(latents), batch_size)]
     return torch.cat(out).cpu().numpy()
