@@ -287,7 +287,7 @@ def test_save_load_roundtrip(small, tmp_path):
 
 
 def test_save_is_atomic(small, tmp_path, monkeypatch):
-    import phenoface.cohort as mod
+    import phenoface.cohort.table as mod
 
     def boom(*a, **k):
         raise OSError("disk full")

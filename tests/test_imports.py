@@ -8,10 +8,6 @@ PACKAGE = Path(__file__).resolve().parents[1] / "lib" / "phenoface"
 # Circles that are known and waiting to be taken apart; this list only ever shrinks.
 ALLOWED_CYCLES = [
     {"phenoface.llm.ground", "phenoface.llm.measure"},
-    # cohort/__init__.py defines Cohort and re-exports splits, which builds Cohorts; the renderer digest
-    # (phenotypes.packaged.RENDERER_FILES) hashes __init__.py, so moving Cohort out invalidates every shipped
-    # checkpoint until they are rebuilt.
-    {"phenoface.cohort", "phenoface.cohort.splits"},
 ]
 
 

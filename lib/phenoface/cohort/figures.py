@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+from .diseases import DISEASES, severity_course
+from .table import render_face, true_frequencies
+from .terms import TERMS, TERM_IDS
 
 
 def term_grid(size: int = 64, severities=(0, 0.33, 0.66, 1.0), identity: int = 14, age: float = 25.0,
@@ -10,7 +13,6 @@ def term_grid(size: int = 64, severities=(0, 0.33, 0.66, 1.0), identity: int = 1
     """One row per renderable term, one column per severity, same identity throughout."""
     import matplotlib.pyplot as plt
 
-    from . import TERMS, render_face
 
     terms = list(terms or TERMS)
     fig, axes = plt.subplots(len(terms), len(severities), figsize=(1.25 * len(severities) + 2.6, 1.25 * len(terms)),
@@ -35,7 +37,6 @@ def disease_grid(ages=(3, 8, 15, 30), size: int = 64, diseases=None, seed: int =
     the terms it most likely shows, at the disease's severity for that age (same identity per row)."""
     import matplotlib.pyplot as plt
 
-    from . import DISEASES, TERM_IDS, render_face, severity_course, true_frequencies
 
     truth, _ = true_frequencies()
     diseases = list(diseases or DISEASES)
@@ -70,7 +71,6 @@ def age_strip(ages=AGE_STEPS, identities=((11, "F"), (22, "M"), (33, "F"), (44, 
     """One row per identity, one column per age: the same unaffected person growing up and ageing."""
     import matplotlib.pyplot as plt
 
-    from . import render_face
 
     fig, axes = plt.subplots(len(identities), len(ages), figsize=(1.1 * len(ages), 1.1 * len(identities)),
                              squeeze=False)

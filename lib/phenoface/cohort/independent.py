@@ -16,13 +16,13 @@ import numpy as np
 import pandas as pd
 
 from .terms import TERM_IDS
+from .table import EXCLUSIVE, add_pose_jitter, identity_attributes, render_table
 
 AGE_RANGE = (2.0, 60.0)
 
 
 def independent_table(n: int, seed: int = 0, p_term: float = 0.35, age_range=AGE_RANGE) -> pd.DataFrame:
     """A render table (see :func:`phenoface.cohort.render_table`) with independent term intensities."""
-    from . import EXCLUSIVE, add_pose_jitter, identity_attributes
 
     if n < 1:
         raise ValueError(f"n must be positive, got {n}")
@@ -50,7 +50,6 @@ def independent_table(n: int, seed: int = 0, p_term: float = 0.35, age_range=AGE
 
 def render_independent(n: int, seed: int = 0, size: int = 64, p_term: float = 0.35):
     """(uint8 images (n, size, size, 3), table) of independent-term renders."""
-    from . import render_table
 
     table = independent_table(n, seed=seed, p_term=p_term)
     images, _, _ = render_table(table, size)

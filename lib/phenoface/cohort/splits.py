@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from .table import Cohort
 
 SPLITS = ("train", "validation", "test")
 SEED_OFFSET = {"train": 0, "validation": 1000, "test": 2000}
@@ -33,7 +34,6 @@ def split_seed(seed: int, name: str) -> int:
 
 def make_splits(sizes: dict, seed: int = 0, size: int = 64, **generate_kwargs) -> dict:
     """Render one cohort per split (seed + 0 / 1000 / 2000) and check that identities are disjoint."""
-    from . import Cohort
 
     out = {}
     for name, n in sizes.items():
@@ -69,7 +69,6 @@ def save_splits(cohorts: dict, data_dir) -> dict:
 
 def load_split(data_dir, name: str):
     """The saved cohort of one split; a missing split names notebook 00 as the step that writes it."""
-    from . import Cohort
 
     path = split_dir(data_dir, name)
     if not (path / "meta.json").is_file():

@@ -8,6 +8,7 @@ of faces found and the normalised mean error (NME) between MediaPipe's landmarks
 from __future__ import annotations
 
 import numpy as np
+from .table import Cohort
 
 # MediaPipe FaceMesh (468/478) index for each dlib-68 point. Jaw, brows, nose, eyes and lips follow
 # the published correspondences (PeizhiYan/Mediapipe_2_Dlib_Landmarks, single-index variant; the
@@ -62,7 +63,6 @@ def nme(pred, truth) -> np.ndarray:
 
 def face_likeness(n: int = 64, seed: int = 0, size: int = 256, diseases=None) -> dict:
     """Render n cohort faces at ``size`` px and measure MediaPipe's detection rate and NME."""
-    from . import Cohort
 
     c = Cohort.generate(n=n, diseases=diseases, seed=seed, size=size)
     found, pts = mediapipe_landmarks(c.images)

@@ -30,7 +30,7 @@ from .instrument import PhenotypeInstrument, train_instrument
 
 FOLDER = Path(__file__).resolve().parents[1] / "assets" / "instrument_quick"
 # Every file that decides what a render looks like (the terms, the face, the raster, the pose, identities).
-RENDERER_FILES = ("__init__.py", "terms.py", "render.py", "features.py", "raster.py", "layout.py", "independent.py")
+RENDERER_FILES = ("table.py", "terms.py", "render.py", "features.py", "raster.py", "layout.py", "independent.py")
 RECIPE = {"n": 96000, "epochs": 14, "width": 16, "seed": 0, "render_seed": 3000, "batch_size": 128, "lr": 3e-3}
 COMMAND = "python -m phenoface.ship instrument"
 
