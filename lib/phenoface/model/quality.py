@@ -70,3 +70,17 @@ def autoencoder_check(model, images, labels, recogniser, data_dir=None, ages=Non
     out["allows_goals"] = bool(out["top1_ratio"] >= 0.9 and out.get("age_mae_ratio", 0.0) <= 1.5)
     out["table"] = pd.DataFrame([{"figure": k, "value": round(v, 3), "goal": g} for k, (v, g) in rows.items()]).set_index("figure")
     return out
+
+
+def term_steps(model, data_dir=None, seed: int = 0, levels=np.linspace(0, 1, 5)) -> pd.Series:
+    """Can a step of each term survive the autoencoder? Every term alone 0 -> 1 at ``levels``, rendered on new
+    people (seeds ``seed + 101`` and ``seed + 102``), passed through the autoencoder and measured from pixels: the
+    Spearman of the reading with the level per term (mean over the people; goal ≥ 0.8)."""
+    from ..cohort.terms import TERM_IDS
+    from ..evaluation.generated import rendered_series, series_control
+    from ..phenotypes import measure_images
+    from ..sampling.cohort import series_table
+
+    table = series_table({t: ("term", t) for t in TERM_IDS}, levels, seeds=[seed + 101, seed + 102])
+    rec = reconstruct(model, rendered_series(table, seed=seed + 101, size=model.image_size)[0])
+    return series_control(table, np.full(len(table), np.nan), measure_images(rec, data_dir=data_dir))["term_spearman"]
