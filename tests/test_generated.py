@@ -114,3 +114,20 @@ def test_sampling_faults_refuses_an_unknown_fault():
 
     with pytest.raises(ValueError, match="unknown fault"):
         sampling_faults(None, None, None, None, {}, faults=("spacing", "colour"))
+
+
+def test_term_steps_one_figure_per_term(tmp_path):
+    from phenoface.cohort.terms import TERM_IDS
+    from phenoface.evaluation.generated import term_steps
+    from phenoface.cohort.independent import render_independent
+    from phenoface.model import load_model
+    from phenoface.model.train import main
+    from phenoface.phenotypes import save_choice, train_instrument
+
+    images, table = render_independent(32, seed=2, size=32)
+    save_choice(tmp_path, "pixel", train_instrument(images, table[TERM_IDS].to_numpy(), table["age"].to_numpy(),
+                                                    epochs=1, width=4, seed=0, batch_size=16, progress=False))
+    main(["--out", str(tmp_path / "gen"), "--faces", "40", "--image-size", "32", "--ae-steps", "3", "--unet-steps", "3"])
+    steps = term_steps(load_model(tmp_path / "gen" / "model"), data_dir=tmp_path, seed=0)
+    assert set(steps.index) == set(TERM_IDS)
+    assert ((steps.fillna(0) >= -1) & (steps.fillna(0) <= 1)).all()

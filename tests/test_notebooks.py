@@ -70,6 +70,10 @@ def test_notebook_smoke(stem, smoke_run):
 BOUNDS = {
     "00_data": {"mediapipe_found_rate": (0.9, 1.0), "renderable_terms": (15, 100), "validation_images": (96, 96),
                 "test_images": (96, 96)},
+    # the shipped baselines; at least one aligned portrait per cohort disease, at most two; 2 photos x 2 profiles x
+    # 2 severities; the instrument reads a warp's direction, and a warped photo stays the same person (dlib < 0.6)
+    "01_baselines": {"portraits": (11, 22), "warps": (4, 8), "warp_applied_vs_measured_pearson": (0.0, 1.0),
+                     "warp_dlib_distance": (0.0, 0.6), "class_train_steps": (1, 100_000)},
     # chance MRR is about 0.017 with ~400 candidate terms
     "02_kg_profiles": {"link_mrr": (0.05, 0.6), "baseline_mrr": (0.05, 0.6), "nearest_disease_mrr": (0.05, 0.6)},
     # grounding nothing scores 0.16 on the test phrases
@@ -80,10 +84,21 @@ BOUNDS = {
     # the identity measure must tell the same person from another on renders (truth known), even at smoke size
     # smoke trains the generator for a few steps: its format is what this code trains, the checks are well formed
     "05_train_conditioned_diffusion": {"conditioning_format": (2, 2), "autoencoder_terms_kept": (0, 21),
-                                       "autoencoder_top1_ratio": (0.0, 2.0)},
+                                       "autoencoder_top1_ratio": (0.0, 2.0),
+                                       # UNET_STEPS; the train split less the two zero-shot diseases' faces
+                                       "train_steps": (4, 4), "training_faces": (80, 128),
+                                       # a working autoencoder after AE_STEPS: its reconstructions are faces
+                                       "autoencoder_psnr": (8.0, 60.0), "autoencoder_age_mae_ratio": (0.0, 3.0),
+                                       "autoencoder_allows_goals": (0, 1)},
+    # GEN_PER_DISEASE 2 x (10 diseases + unaffected), for the fused and the KG-only profiles; EDIT_N 2 x 2 directions
+    # x 2 methods; most DDIM inversions of a test face reconstruct it
+    "06_generate": {"images_generated": (22, 22), "kg_ablation_images": (22, 22), "edits": (8, 8),
+                    "inversion_ok_rate": (0.5, 1.0)},
     "07_evaluate": {"membership_tpr_at_fpr1": (0.0, 1.0), "fault_spacing_top1_after": (0.0, 1.0),
                     "identity_calibration_auc_untouched": (0.8, 1.0), "memorisation_auc": (0.6, 1.0), "memorisation_tpr_at_fpr1": (0.3, 1.0), "memorisation_rate": (0.0, 0.1),
                     "progression_order_accuracy_unaffected": (0.2, 0.8), "fd_real_vs_heldout": (0.0, 100.0)},
+    # every headline's notebook ran; tiny smoke models still pass some headline; the four generator methods at least
+    "08_summary": {"headlines_not_run": (0, 0), "headlines_pass": (1, 20), "methods_compared": (4, 30)},
     # smoke: 4 simulated raters (real vs generated 0.7, disease 0.6 real / 0.4 generated) on notebook 07's study set
     "09_reader_study": {"simulated": (1, 1), "raters": (4, 4), "real_vs_generated_accuracy": (0.55, 0.85),
                         "disease_accuracy_real": (0.35, 0.85), "disease_accuracy_generated": (0.15, 0.65),

@@ -20,7 +20,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..model.quality import denoising_losses  # noqa: F401  (notebook 07 imports it from here)
+from ..cohort.terms import TERM_IDS
+from ..model.quality import reconstruct
+from ..phenotypes import measure_images
+from ..sampling.cohort import series_table
 from ..stats import spearman
 from .progression import order_accuracy
 
@@ -115,3 +118,12 @@ def age_mae(estimated, requested, seed: int = 0) -> tuple[float, float]:
     est, asked = np.asarray(estimated, float), np.asarray(requested, float)
     shuffled = np.random.default_rng(seed).permutation(asked)
     return float(np.mean(np.abs(est - asked))), float(np.mean(np.abs(est - shuffled)))
+
+
+def term_steps(model, data_dir=None, seed: int = 0, levels=np.linspace(0, 1, 5)) -> pd.Series:
+    """Can a step of each term survive the autoencoder? Every term alone 0 -> 1 at ``levels``, rendered on new
+    people (seeds ``seed + 101`` and ``seed + 102``), passed through the autoencoder and measured from pixels: the
+    Spearman of the reading with the level per term (mean over the people; goal ≥ 0.8)."""
+    table = series_table({t: ("term", t) for t in TERM_IDS}, levels, seeds=[seed + 101, seed + 102])
+    rec = reconstruct(model, rendered_series(table, seed=seed + 101, size=model.image_size)[0])
+    return series_control(table, np.full(len(table), np.nan), measure_images(rec, data_dir=data_dir))["term_spearman"]

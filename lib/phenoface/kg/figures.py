@@ -31,3 +31,31 @@ def draw_neighbourhood(g, ax=None, seed: int = 0):
     nx.draw_networkx_labels(g, pos, labels=labels, font_size=7, ax=ax)
     ax.set_axis_off()
     return ax
+
+
+def link_prediction_figure(table, validation):
+    """Left: filtered MRR on the test diseases with its 95 % interval for the link predictor, the embedding alone,
+    the nearest disease and the frequency baseline (``table``: one row per method, from
+    :func:`phenoface.kg.evaluate`); right: the validation MRR of each setting the link predictor (w) and the
+    nearest disease (k) tried (``validation``)."""
+    import matplotlib.pyplot as plt
+
+    from .linkpred import EMBEDDING, FREQUENCY, LINK, NEAREST
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 3.2), gridspec_kw={"width_ratios": [1.3, 1]})
+    shown = table.loc[[LINK, EMBEDDING, NEAREST, FREQUENCY]]
+    labels = [f"{m} ({s})" if s else m for m, s in zip(shown.index, shown["setting"])]
+    err = [shown["mrr"] - shown["mrr_lo"], shown["mrr_hi"] - shown["mrr"]]
+    axes[0].barh(labels, shown["mrr"], xerr=err, color=["tab:red", "tab:orange", "tab:blue", "tab:gray"], capsize=3)
+    axes[0].invert_yaxis()
+    axes[0].set_xlabel("filtered MRR on test diseases (95 % bootstrap CI)")
+    axes[0].set_title("Hidden facial terms, alias-aware split")
+    for method, ax_label in ((LINK, "w"), (NEAREST, "k")):
+        v = validation[validation["method"] == method]
+        axes[1].plot(range(len(v)), v["mrr"], "o-",
+                     label=f"{method}: {ax_label} = " + ", ".join(f"{x:g}" for x in v["setting"]))
+    axes[1].set_xlabel("setting index (left to right as listed)")
+    axes[1].set_ylabel("validation MRR")
+    axes[1].set_title("Settings tried on validation diseases")
+    axes[1].legend(fontsize=7)
+    return fig

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 from .. import modelio
@@ -280,3 +281,23 @@ def choose_weights(model_dir, work, data_dir, n: int = 256, seed: int = 0, condi
         modelio.save_model(model_dir / "conditioning.safetensors", cond_t, cond_c, kind=f"{KIND}/conditioning")
     card = add_figures(model_dir, {"weights": chosen, "validation_denoising_loss": losses, "validation_faces": int(len(idx))})
     return {"chosen": chosen, "losses": losses, "card": card}
+
+
+def tag_agreement(ts: TrainingSet) -> pd.Series:
+    """Per term (named): Pearson over the training faces between the cohort's true intensity and the tag the
+    generator is conditioned on (NaN where the truth does not vary): it can only learn what its tags say."""
+    from ..cohort.terms import TERMS
+
+    truth = ts.table[TERM_IDS].to_numpy(float)
+    return pd.Series({TERMS[t]: np.corrcoef(truth[:, i], ts.cond["terms"][:, i])[0, 1] if truth[:, i].std() > 0
+                      else np.nan for i, t in enumerate(TERM_IDS)}, name="Pearson(true, tag)")
+
+
+def card_summary(card: dict, source: str) -> pd.Series:
+    """The model card's provenance and sizes, one line each (``source``: trained or shipped)."""
+    return pd.Series({"source": source, "made by commit": card.get("commit"), "fingerprint": card.get("fingerprint"),
+                      "condition tags": card.get("tags"), "zero-shot diseases": ", ".join(card.get("zero_shot", [])),
+                      "base model": card.get("sd_model_path", "none: the small model, trained from scratch"),
+                      "training faces": card.get("faces"), "autoencoder steps": card["autoencoder"]["steps"],
+                      "UNet steps": card["unet"]["steps"], "wall time (s)": card.get("seconds"),
+                      "hardware": card.get("hardware"), "parameters": card.get("parameters")}, name="model card")

@@ -114,7 +114,8 @@ def membership_inputs(model, cohort, measured, n: int):
 
 def membership_step(ev, generated, measured) -> MembershipResult:
     """Can the model's denoising loss tell its training faces from test faces (AUROC; 0.5: it cannot)?"""
-    from ..generated import denoising_losses, membership_auc
+    from ...model.quality import denoising_losses
+    from ..generated import membership_auc
 
     model, n = generated.model, min(MEMBERSHIP_N, len(ev.test))
     tr_img, tr_cond = membership_inputs(model, ev.train, measured["train", "pixels"], n)

@@ -1,0 +1,164 @@
+"""Notebook 04's profile steps as functions: the KG reference, image-learned profiles on the test cohort through
+every route and their precision@k beside the KG, frequency-only and chance rankings, and the KG profiles with
+image evidence added.
+
+    >>> kg = kg_reference(data_dir, train)
+    >>> learned = learned_routes(choice, test, min_positives=20)          # choice: phenotypes.pipeline
+    >>> precision, summary = profile_precision(learned, test.truth, kg.weights, train.kg, seed=0)
+    >>> profiles, bands = with_image_evidence(main, m_main, train.table, kg.profiles, sd_floor=choice.sd_floor)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..cohort.terms import TERM_IDS, TERMS
+from ..labels import UNAFFECTED
+from .images import (add_image_evidence, learn_band_profiles, learn_image_profiles, precision_table, rank_terms,
+                     ranking_of)
+from .profile import Profile, load_profiles
+
+BLUR = 0.7
+# the precision@k summary's rows, in the order they are shown
+SOURCES = ["pixels", f"pixels, blurred σ {BLUR}", "landmark route", "oracle (true landmarks)",
+           "ceiling (true intensities)", "KG profile", "frequency only", "chance"]
+BANDS_SHOWN = ["child", "adolescent", "adult", "all"]
+
+
+@dataclass
+class KGReference:
+    """The KG side of the comparison: notebook 02's profiles when they exist, else the annotation frequencies."""
+
+    profiles: dict
+    weights: dict
+    source: str
+
+
+def kg_reference(data_dir, cohort) -> KGReference:
+    """Notebook 02's KG profiles (disease -> renderable weights), else ``cohort.kg``'s HPO annotation frequencies."""
+    path = Path(data_dir) / "profiles" / "kg_profiles.json"
+    if path.is_file():
+        profiles = {p.disease_id: p for p in load_profiles(path)}
+        return KGReference(profiles, {d: p.renderable() for d, p in profiles.items()},
+                           f"KG profiles of notebook 02 ({path.name})")
+    return KGReference({}, {d: cohort.kg.loc[d].to_dict() for d in cohort.kg.index},
+                       "HPO annotation frequencies (notebook 02's profiles not found)")
+
+
+def learned_routes(choice, cohort, min_positives: int = 20) -> dict:
+    """Image-learned profiles of ``cohort`` through each route: the chosen instrument (clean and blurred), the
+    landmark route, the meter on the renderer's own landmarks (oracle), and the renderer's true intensities (the
+    method's ceiling). ``choice``: :class:`phenoface.phenotypes.pipeline.InstrumentChoice`; each route takes its
+    own validation floor (the landmark figures the landmark route's)."""
+    from ..phenotypes.meter import Meter
+    from ..phenotypes.validation import blurred
+
+    measure, floor = choice.measure, choice.sd_floor
+    landmark_floor = float(choice.table.loc["landmarks", "sd_floor"])
+
+    def learn(measurements, sd_floor):
+        return learn_image_profiles(measurements, cohort.table, min_positives=min_positives, sd_floor=sd_floor)
+
+    return {
+        "pixels": learn(measure(cohort.images), floor),
+        SOURCES[1]: learn(blurred(measure, BLUR)(cohort.images), floor),
+        "landmark route": learn(choice.candidates["landmarks"].measure(cohort.images), landmark_floor),
+        "oracle (true landmarks)": learn(Meter().measure(cohort.landmarks, cohort.images), landmark_floor),
+        "ceiling (true intensities)": learn(cohort.table[list(TERM_IDS)].reset_index(drop=True), floor),
+    }
+
+
+def profile_precision(learned: dict, truth: pd.DataFrame, kg_weights: dict, frequencies: pd.DataFrame,
+                      seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(precision@k per disease and source, its summary: mean and 95 % bootstrap interval over diseases per
+    source). Beside the ``learned`` routes: the KG ranking (``kg_weights``), one frequency-only ranking for
+    every disease (how often each term is annotated over all diseases, ``frequencies``) and chance."""
+    from ..stats import bootstrap_ci
+
+    frequency_rank = rank_terms(frequencies.mean().to_dict(), TERM_IDS)
+    rankings = {name: ranking_of(s) for name, s in learned.items()}
+    rankings["KG profile"] = {d: rank_terms(kg_weights.get(d, {}), TERM_IDS) for d in truth.index}
+    rankings["frequency only"] = {d: frequency_rank for d in truth.index}
+    precision = precision_table(rankings, truth.drop(index=UNAFFECTED, errors="ignore"), TERM_IDS)
+    summary = pd.DataFrame({c: dict(zip(["mean", "ci"], bootstrap_ci(precision[c].dropna().to_numpy(), seed=seed)))
+                            for c in SOURCES}).T
+    summary["95 % interval"] = [f"[{lo:.2f}, {hi:.2f}]" for lo, hi in summary["ci"]]
+    return precision, summary
+
+
+def precision_metrics(summary: pd.DataFrame) -> dict:
+    """The recorded precision@k figures of :func:`profile_precision`'s summary."""
+    mean = summary["mean"]
+    return {"image_profile_precision_at_k": float(mean["pixels"]),
+            "image_profile_precision_at_k_ci": list(summary.loc["pixels", "ci"]),
+            "image_profile_precision_at_k_blur07": float(mean[SOURCES[1]]),
+            "image_profile_precision_at_k_landmark_route": float(mean["landmark route"]),
+            "image_profile_precision_at_k_oracle": float(mean["oracle (true landmarks)"]),
+            "image_profile_precision_at_k_ceiling_oracle": float(mean["ceiling (true intensities)"]),
+            "kg_profile_precision_at_k": float(mean["KG profile"]),
+            "frequency_profile_precision_at_k": float(mean["frequency only"]),
+            "chance_precision_at_k": float(mean["chance"])}
+
+
+def with_image_evidence(learned: dict, measurements: pd.DataFrame, table: pd.DataFrame, kg_profiles: dict,
+                        min_positives: int = 20, sd_floor: float = 0.0, names: dict | None = None):
+    """(profiles, band effects). Every learned disease's KG profile (an images-only one where the KG has none)
+    gains the all-ages image evidence and, per age band, the band's own (:func:`.images.learn_band_profiles`);
+    KG profiles of diseases without faces follow unchanged."""
+    from ..cohort import DISEASES
+
+    names = names or DISEASES
+    bands = {d: learn_band_profiles(measurements, table, d, min_positives=min_positives, sd_floor=sd_floor)
+             for d in learned}
+    updated = []
+    for d, s in learned.items():
+        if d in kg_profiles:
+            base = kg_profiles[d]
+        else:
+            base = Profile.from_evidence(d, names[d], {"all": {}}, "images-only", term_names=dict(TERMS))
+        updated.append(add_image_evidence(base, s, bands[d]))
+    updated += [p for d, p in kg_profiles.items() if d not in learned]
+    return updated, bands
+
+
+def save_image_profiles(data_dir, profiles, learned: dict) -> Path:
+    """``profiles/image_profiles.json`` and the effects behind them (``phenotypes/image_effects.json``)."""
+    from ..config import write_json
+    from .profile import save_profiles
+
+    path = save_profiles(profiles, Path(data_dir) / "profiles" / "image_profiles.json")
+    write_json(Path(data_dir) / "phenotypes" / "image_effects.json",
+               {d: s.attrs["table"].reset_index().to_dict(orient="records") for d, s in learned.items()})
+    return path
+
+
+def _value(evidence: dict, source: str, term: str):
+    return evidence.get(source, {}).get(term).value if term in evidence.get(source, {}) else None
+
+
+def band_evidence(profile, terms, names: dict, bands=BANDS_SHOWN) -> pd.DataFrame:
+    """The image evidence of ``terms`` (rows, labelled by ``names``) in each age band (columns); NaN: none."""
+    out = {}
+    for b in bands:
+        images = profile.evidence(b).get("images", {})
+        out[b] = {names[t]: images[t].value if t in images else np.nan for t in terms}
+    return pd.DataFrame(out)
+
+
+def band_positives(band_effects: dict) -> str:
+    """"child 12, adolescent 9 (flagged), ...": the positive faces each band's effects were learned from."""
+    return ", ".join(f"{b} {int(v.attrs['table']['n_pos'].max())}" + (" (flagged)" if v.attrs["flag"] else "")
+                     for b, v in band_effects.items())
+
+
+def evidence_table(profile, truth: pd.Series, names: dict) -> pd.DataFrame:
+    """Per term (labelled by ``names``): the KG and image evidence of all ages, the fused weight and the cohort
+    truth, strongest fused weight first."""
+    ev = profile.evidence("all")
+    return pd.DataFrame([{"term": names[t], "KG": _value(ev, "kg_frequency", t), "images": _value(ev, "images", t),
+                          "fused weight": profile.renderable().get(t, 0.0), "truth": truth[t]}
+                         for t in TERMS]).set_index("term").sort_values("fused weight", ascending=False)
