@@ -9,7 +9,7 @@ from phenoface.phenotypes.packaged import load_packaged
 
 
 def test_aligned_mean_averages_the_aligned_faces():
-    from phenoface.faces import align_face
+    from phenoface.datasets.landmarks import align_face
 
     (a, la), (b, lb) = render_face(3, 10.0, "F", None, 64), render_face(4, 30.0, "M", None, 64)
     out = aligned_mean(np.stack([a, b]), np.stack([la, lb]))

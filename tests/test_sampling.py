@@ -189,7 +189,7 @@ def test_profile_terms_rank_the_disease_profile(model):
 
 
 def test_shared_noise_series_differ_only_by_condition(model):
-    from phenoface.sampling.cohort import series, zero_shot_pairs
+    from phenoface.sampling.generated_cohort import series, zero_shot_pairs
 
     same = generate(model, disease=model.diseases.ids[0], severity=np.array([0.5, 0.5]), n=2, seed=3, steps=3,
                     shared_noise=True)
@@ -216,7 +216,7 @@ def test_per_face_conditions_and_term_signs(model):
 def test_generated_cohort_round_trip(model, tmp_path):
     import pandas as pd
 
-    from phenoface.sampling.cohort import generate_cohort, load_generated, save_generated
+    from phenoface.sampling.generated_cohort import generate_cohort, load_generated, save_generated
 
     d = model.diseases.ids[0]
     ref = pd.DataFrame({"disease_id": [d, d, "UNAFFECTED"], "age": [5.0, 9.0, 30.0], "sex": ["F", "M", "F"],

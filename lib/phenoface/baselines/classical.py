@@ -2,7 +2,7 @@
 landmark thin-plate-spline warp (healthy -> diseased on any photo, as landmark-driven editors do).
 
 - :func:`aligned_mean`: the faces of one disease aligned on their landmarks (a similarity transform to the
-  canonical layout, :func:`phenoface.faces.align_face`), then averaged pixel by pixel;
+  canonical layout, :func:`phenoface.datasets.landmarks.align_face`), then averaged pixel by pixel;
 - :func:`latent_mean`: the decoded mean of many generated latents of one disease;
 - :func:`term_displacements`: how each renderable term moves the 68 landmarks per unit intensity, measured on
   renders of people with and without it (a shape model, as a face-mesh editor has);
@@ -22,7 +22,7 @@ from ..cohort.terms import TERM_IDS
 
 def aligned_mean(images: np.ndarray, landmarks: np.ndarray, size: int | None = None) -> np.ndarray:
     """uint8 (size, size, 3): the mean of ``images`` after aligning each on its ``landmarks`` (N, 68, 2)."""
-    from ..faces import align_face
+    from ..datasets.landmarks import align_face
 
     if len(images) == 0:
         raise ValueError("aligned_mean: no faces")

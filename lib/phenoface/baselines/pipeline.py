@@ -64,7 +64,7 @@ class Warps:
 def warp_photos(images, diseases, displacements: dict, severities=SEVERITIES) -> Warps:
     """Every photo with a face (dlib landmarks) warped by each disease's HPO profile (its terms that have a
     displacement, :func:`.classical.hpo_profile`) at each severity (:func:`.classical.warp_face`)."""
-    from ..faces import detect_landmarks
+    from ..datasets.landmarks import detect_landmarks
 
     out = Warps()
     for i, img in enumerate(images):

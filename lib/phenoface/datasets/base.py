@@ -127,7 +127,7 @@ def load_photos(name: str, records: Iterable[dict], size: int = 64, align: bool 
     metadata columns). Returns a FaceDataset whose report lists every skipped file."""
     from tqdm.auto import tqdm
 
-    from ..faces import BadImageError, DetectorError, align_face, detect_landmarks
+    from .landmarks import BadImageError, DetectorError, align_face, detect_landmarks
 
     records = list(records)
     images, landmarks, rows = [], [], []

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..faces import detect_landmarks, upscale
+from ..datasets.landmarks import detect_landmarks, upscale
 from ..labels import UNAFFECTED
 from ..pixels import to_model_range
 from ..sampling import Guide, _check, _per_face, concepts, decode, denoise

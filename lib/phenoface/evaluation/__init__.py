@@ -41,7 +41,7 @@ from .realism import (InceptionWeightsError, frechet_distance, frechet_from_feat
                       kernel_distance, realism)
 from .recogniser import FACE_BOX, Gallery, Recogniser, dlib_embed, topk_accuracy, topk_hits
 from .severity import SeverityScorer, profile_weights
-from .training import augment, choose_recogniser, majority_top1, recogniser_report, train_recogniser
+from .recogniser_training import augment, choose_recogniser, majority_top1, recogniser_report, train_recogniser
 
 __all__ = ["Recogniser", "Gallery", "train_recogniser", "choose_recogniser", "recogniser_report", "majority_top1",
            "augment", "dlib_embed", "topk_accuracy", "topk_hits", "FACE_BOX",

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ..cohort.terms import TERM_IDS
-from ..faces import DETECT_SIZE
+from ..datasets.landmarks import DETECT_SIZE
 from ..stats import pearson
 
 
@@ -123,7 +123,7 @@ def dlib_distance(a: np.ndarray, b: np.ndarray, size: int = DETECT_SIZE) -> np.n
     """Per pair, the Euclidean distance between dlib's 128-d descriptors of ``a[i]`` and ``b[i]`` (uint8
     faces, upscaled to ``size`` px: dlib's detector needs more than 64 px); NaN where dlib finds no face in
     either image (reported, not dropped)."""
-    from ..faces import face_descriptor, upscale
+    from ..datasets.landmarks import face_descriptor, upscale
 
     if len(a) != len(b):
         raise ValueError(f"dlib_distance: {len(a)} vs {len(b)} images; give pairs")

@@ -25,7 +25,7 @@ import torch
 from ..cohort import DISEASES, TERM_IDS
 from ..labels import UNAFFECTED
 from ..sampling import Guide, concepts, decode, denoise, generate, make_scheduler, zero_shot_request, zero_shot_terms
-from ..sampling.cohort import generate_cohort, series
+from ..sampling.generated_cohort import generate_cohort, series
 from ..stats import bootstrap_ci
 from .generated import series_severity, zero_shot_precision
 from .progression import order_accuracy

@@ -23,7 +23,7 @@ import pandas as pd
 from ..cohort.terms import TERM_IDS
 from ..model.quality import reconstruct
 from ..phenotypes import measure_images
-from ..sampling.cohort import series_table
+from ..sampling.generated_cohort import series_table
 from ..stats import spearman
 from .progression import order_accuracy
 
@@ -48,7 +48,7 @@ def series_control(table: pd.DataFrame, severity_score: np.ndarray, measured: pd
 
 def series_severity(scorer, table: pd.DataFrame, measured: pd.DataFrame, age: float = 8.0, sex: str = "F") -> np.ndarray:
     """The severity score of each "severity" row of a series table under its target disease (NaN elsewhere),
-    at the series' age and sex (``sampling.cohort.series`` draws at age 8, sex F)."""
+    at the series' age and sex (``sampling.generated_cohort.series`` draws at age 8, sex F)."""
     table = table.reset_index(drop=True)
     sev = (table["kind"] == "severity").to_numpy()
     out = np.full(len(table), np.nan)
@@ -59,7 +59,7 @@ def series_severity(scorer, table: pd.DataFrame, measured: pd.DataFrame, age: fl
 
 
 def rendered_series(table: pd.DataFrame, seed: int = 0, size: int = 64, age: float = 8.0, sex: str = "F"):
-    """Renders that mirror a series table (``sampling.cohort.series``: label, kind, target, level, series), one
+    """Renders that mirror a series table (``sampling.generated_cohort.series``: label, kind, target, level, series), one
     new person per series at ``age`` and ``sex``. A "severity" series: a person with the target disease as the
     cohort draws one (:func:`~.progression.draw_person`; redrawn until at least one term is expressed, since a
     flat series orders nothing), each expressed term at level × its jitter. A "term" series: an unaffected

@@ -29,7 +29,7 @@ def draw_and_measure(model, real, rec, extractor, per_disease: int, zero_shot=()
     recogniser's top-1 on the conditioned faces and the FD to ``real``'s faces in its features; with
     ``data_dir`` (the age estimator's) also the age MAE from pixels and, as its no-control yardstick, the MAE
     against the requested ages shuffled across faces."""
-    from ..sampling.cohort import generate_cohort
+    from ..sampling.generated_cohort import generate_cohort
     from .realism import frechet_distance
 
     t0 = time.perf_counter()
@@ -57,7 +57,7 @@ def term_control(model, data_dir, steps: int = 10, guidance: float = 7.5, seeds=
 
     from ..cohort import TERM_IDS
     from ..phenotypes import measure_images
-    from ..sampling.cohort import series, series_table
+    from ..sampling.generated_cohort import series, series_table
     from .generated import rendered_series, series_control
 
     requests = {t: ("term", t) for t in TERM_IDS}

@@ -12,7 +12,7 @@ The same backbone is the feature extractor for Fréchet distance / KID
 (:mod:`phenoface.evaluation.realism`) and the memorisation check
 (:mod:`phenoface.evaluation.privacy`): :meth:`Recogniser.feature_extractor`. Training (with the blur,
 noise and colour augmentation) and the choice of width and epochs on validation faces live in
-:mod:`phenoface.evaluation.training`.
+:mod:`phenoface.evaluation.recogniser_training`.
 
 For real photos, dlib's 128-d face descriptor is the embedding backend: :func:`dlib_embed`
 returns descriptors plus a per-image found flag, and a :class:`Gallery` works on either.
@@ -40,7 +40,7 @@ def _plain(value):
 
 
 # The face box of the cohort's canonical frame (fractions of the image: top, bottom, left, right).
-# Renders, generated images and real photos aligned with phenoface.faces.align_face share this frame,
+# Renders, generated images and real photos aligned with phenoface.datasets.landmarks.align_face share this frame,
 # so the crop drops hair and background and keeps the face at any resolution.
 FACE_BOX = (0.21, 0.93, 0.14, 0.86)
 
@@ -344,7 +344,7 @@ class Recogniser:
 def dlib_embed(images) -> tuple[np.ndarray, np.ndarray]:
     """dlib 128-d descriptors of real photos: (N, 128) with NaN rows where no face was found, and
     the per-image found flags (every image stays in the output, never silently dropped)."""
-    from ..faces import face_descriptor
+    from ..datasets.landmarks import face_descriptor
 
     out = np.full((len(images), 128), np.nan, np.float32)
     found = np.zeros(len(images), bool)

@@ -13,7 +13,7 @@ backend        what it is
 ``detect_landmarks(image, backend)`` answers one image ((68, 2) or None when no face is found);
 ``landmarks_for(images, backend)`` answers a batch as (found (N,) bool, points (N, 68, 2) with NaN
 rows where no face was found), so callers can report face-less images instead of dropping them.
-The MediaPipe and dlib paths are :func:`phenoface.faces.detect_landmarks` (not re-implemented).
+The MediaPipe and dlib paths are :func:`phenoface.datasets.landmarks.detect_landmarks` (not re-implemented).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import faces as _faces
+from ..datasets import landmarks as _faces
 from .regressor import LandmarkRegressor
 
 BACKENDS = ("truth", "regressor", "mediapipe", "dlib")

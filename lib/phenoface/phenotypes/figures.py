@@ -13,7 +13,7 @@ import pandas as pd
 import seaborn as sns
 
 from ..cohort.terms import TERM_IDS, TERMS
-from ..faces import draw_landmarks
+from ..datasets.landmarks import draw_landmarks
 
 BACKENDS_SHOWN = ("mediapipe", "dlib", "regressor")
 

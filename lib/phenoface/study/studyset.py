@@ -83,7 +83,7 @@ def collect_sources(data_dir, include=SOURCES) -> dict[str, tuple[np.ndarray, pd
     """Faces with their truth (disease_id, severity, age, sex) from what earlier steps saved; a source whose
     step did not run is left out (said in the returned dict by its absence)."""
     from ..cohort import UNAFFECTED, load_split
-    from ..sampling.cohort import load_arrays
+    from ..sampling.generated_cohort import load_arrays
 
     out: dict[str, tuple[np.ndarray, pd.DataFrame]] = {}
     if "real" in include:

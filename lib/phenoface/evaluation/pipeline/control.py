@@ -96,7 +96,7 @@ def term_control_step(ev, measured, severity, generated) -> TermControlResult:
     from ...cohort.terms import TERMS
     from ...model.quality import reconstruct, term_retention
     from ...phenotypes import measure_images
-    from ...sampling.cohort import load_arrays
+    from ...sampling.generated_cohort import load_arrays
     from ...stats import bootstrap_stat_ci, spearman
     from ..generated import rendered_series, series_control, series_severity
 

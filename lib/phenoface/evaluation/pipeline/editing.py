@@ -85,7 +85,7 @@ def edits_step(ev, generated, recogniser, severity) -> EditsResult:
     edited progressions, the estimated age along an age edit and the round trip's identity."""
     from ...cohort.terms import TERM_IDS
     from ...phenotypes import estimate_age, measure_images
-    from ...sampling.cohort import load_arrays
+    from ...sampling.generated_cohort import load_arrays
     from ...stats import spearman
     from .. import order_accuracy
     from ..edits import edit_scores, region_cosine, untouched_mask

@@ -93,7 +93,7 @@ def generated_step(ev, recogniser, realism, memorisation) -> GeneratedResult:
     from ...model import load_model
     from ...model.quality import reconstruct
     from ...phenotypes import estimate_age
-    from ...sampling.cohort import load_generated
+    from ...sampling.generated_cohort import load_generated
     from ...stats import bootstrap_ci
     from .. import frechet_distance, kernel_distance
     from ..generated import age_mae

@@ -76,7 +76,7 @@ class MethodsResult(StepResult):
 def methods_step(ev, generated, recogniser, realism, memorisation) -> MethodsResult:
     """This work's figures (from the generated step) and the same for each method in :data:`METHODS` whose
     faces exist."""
-    from ...sampling.cohort import load_arrays
+    from ...sampling.generated_cohort import load_arrays
 
     seconds, missing = {}, []
     with timed(seconds, "baselines"):
@@ -113,7 +113,7 @@ def portraits_step(ev, generated, recogniser) -> PortraitsResult:
     as raised against the unaffected portrait of the same kind, correlated with the disease's profile."""
     from ...cohort.terms import TERM_IDS
     from ...phenotypes import measure_images
-    from ...sampling.cohort import load_arrays
+    from ...sampling.generated_cohort import load_arrays
     from ...stats import pearson
     from ..recogniser import topk_hits
 

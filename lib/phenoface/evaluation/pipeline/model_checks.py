@@ -65,7 +65,7 @@ def zero_shot_step(ev, generated) -> ZeroShotResult:
     from ...cohort.terms import TERMS
     from ...phenotypes import measure_images
     from ...sampling import zero_shot_terms
-    from ...sampling.cohort import load_arrays
+    from ...sampling.generated_cohort import load_arrays
     from ..generated import zero_shot_precision
 
     precision, lines = {}, []

@@ -17,8 +17,8 @@ import warnings
 
 import numpy as np
 
-from .cohort.layout import MEAN_SHAPE, to_pixels
-from .cohort.validate import MEDIAPIPE_TO_DLIB68
+from ..cohort.layout import MEAN_SHAPE, to_pixels
+from ..cohort.validate import MEDIAPIPE_TO_DLIB68
 
 BACKENDS = ("mediapipe", "dlib")
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from skimage import data
 
-from phenoface import faces
+from phenoface.datasets import landmarks as faces
 
 
 @pytest.fixture(scope="module")
