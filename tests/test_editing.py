@@ -103,7 +103,7 @@ def test_an_image_without_a_face_is_named_and_the_others_still_edited(model, fac
 
 def test_dlib_distance_on_photos_is_zero_for_the_same_face_and_nan_without_one():
     from phenoface.datasets import load_dataset
-    from phenoface.evaluation.edits import dlib_distance
+    from phenoface.datasets.landmarks import dlib_distance
 
     photos = load_dataset("packaged", size=64).images[:2]
     same = dlib_distance(photos, photos)

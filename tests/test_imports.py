@@ -123,3 +123,29 @@ def test_ship_does_not_import_the_runner():
             reach.add(dep)
             todo.append(dep)
     assert "phenoface.runner" not in reach
+
+
+# The data flow, bottom to top: a module may import its own layer and the layers below it, never one above.
+LAYERS = [
+    {"config", "params", "ages", "labels", "stats", "hpo", "modelio", "pixels", "report"},
+    {"cohort"}, {"datasets"}, {"kg"}, {"llm"}, {"phenotypes"}, {"profiles"}, {"conditioning"}, {"model"},
+    {"sampling"}, {"editing"}, {"baselines"}, {"evaluation"}, {"summary", "publish"}, {"study"},
+    {"runner", "benchmarks"}, {"ship"},
+]
+
+
+def _layer(module: str) -> int:
+    top = module.split(".")[1] if "." in module else ""
+    return next(i for i, names in enumerate(LAYERS) if top in names)
+
+
+def test_every_top_level_module_has_a_layer():
+    tops = {m.split(".")[1] for m in modules() if "." in m}
+    assert tops <= set().union(*LAYERS), f"put {sorted(tops - set().union(*LAYERS))} into LAYERS"
+
+
+def test_no_import_runs_up_the_data_flow():
+    graph = import_graph()
+    up = [f"{a} -> {b}" for a, bs in sorted(graph.items()) if "." in a for b in sorted(bs) if "." in b
+          and _layer(b) > _layer(a)]
+    assert not up, "imports against the data flow: " + "; ".join(up)

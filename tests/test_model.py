@@ -191,7 +191,7 @@ def test_fp16_copy_loads_and_predicts_close(trained, tmp_path):
 
 def test_sample_grid_callback_draws_from_the_ema(trained, tmp_path):
     from phenoface.conditioning import term_text_embeddings
-    from phenoface.model.callbacks import SampleGrid
+    from phenoface.sampling.callbacks import SampleGrid
     from phenoface.model.components import autoencoder_config, size_config, unet_config
     from phenoface.model.diffusion import DiffusionModule
 

@@ -9,8 +9,8 @@ from phenoface.cohort import Cohort
 from phenoface.cohort.terms import TERM_IDS
 from phenoface.labels import UNAFFECTED
 from phenoface.phenotypes import train_regressor
-from phenoface.phenotypes.pipeline import (BackendCheck, backend_check, choose_instrument, instrument_candidates,
-                                           pixel_instrument, regressor_test)
+from phenoface.phenotypes.pipeline import BackendCheck, backend_check, pixel_instrument, regressor_test
+from phenoface.profiles.pipeline import choose_instrument, instrument_candidates
 
 
 @pytest.fixture(scope="module")

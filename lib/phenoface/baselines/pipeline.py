@@ -109,7 +109,7 @@ def warp_check(warps: Warps, displacements: dict, instrument, names: dict | None
     """Measure every photo before and after its warp with ``instrument`` (from pixels); compare the change with
     the applied profile over the terms a warp can draw (largest displacement above :data:`GEOMETRIC` px), and the
     identity kept (dlib descriptor distance; the same person is below 0.6)."""
-    from ..evaluation.edits import dlib_distance
+    from ..datasets.landmarks import dlib_distance
     from ..phenotypes import measure_images
     from ..stats import bootstrap_ci, pearson
 

@@ -317,3 +317,17 @@ def draw_landmarks(ax, image, landmarks=None, color: str = "#00e5ff", size: floa
         ax.plot(pts[g, 0], pts[g, 1], "-", color=color, lw=0.8, alpha=0.8)
     ax.scatter(pts[:, 0], pts[:, 1], s=size, c=color, edgecolors="black", linewidths=0.3, zorder=3)
     return ax
+
+
+def dlib_distance(a: np.ndarray, b: np.ndarray, size: int = DETECT_SIZE) -> np.ndarray:
+    """Per pair, the Euclidean distance between dlib's 128-d descriptors of ``a[i]`` and ``b[i]`` (uint8
+    faces, upscaled to ``size`` px: dlib's detector needs more than 64 px); NaN where dlib finds no face in
+    either image (reported, not dropped)."""
+    if len(a) != len(b):
+        raise ValueError(f"dlib_distance: {len(a)} vs {len(b)} images; give pairs")
+    out = np.full(len(a), np.nan)
+    for i, (x, y) in enumerate(zip(a, b)):
+        dx, dy = (face_descriptor(upscale(z, size)) for z in (x, y))
+        if dx is not None and dy is not None:
+            out[i] = float(np.linalg.norm(dx - dy))
+    return out

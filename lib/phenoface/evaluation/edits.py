@@ -11,7 +11,7 @@
 - the **phenotype change** measured by the instrument (``measure_images``) after minus before, and its
   Pearson agreement with the target's profile over the renderable terms;
 - on **photos**, where renders' identity truth does not exist, dlib's face descriptor distance
-  (:func:`dlib_distance`; dlib's own same-person threshold is 0.6).
+  (:func:`phenoface.datasets.landmarks.dlib_distance`; dlib's own same-person threshold is 0.6).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import numpy as np
 import pandas as pd
 
 from ..cohort.terms import TERM_IDS
-from ..datasets.landmarks import DETECT_SIZE
 from ..stats import pearson
 
 
@@ -119,17 +118,3 @@ def edit_scores(inputs: np.ndarray, outputs: np.ndarray, table: pd.DataFrame, re
 DLIB_SAME = 0.6  # dlib's documented threshold: descriptors closer than this are the same person
 
 
-def dlib_distance(a: np.ndarray, b: np.ndarray, size: int = DETECT_SIZE) -> np.ndarray:
-    """Per pair, the Euclidean distance between dlib's 128-d descriptors of ``a[i]`` and ``b[i]`` (uint8
-    faces, upscaled to ``size`` px: dlib's detector needs more than 64 px); NaN where dlib finds no face in
-    either image (reported, not dropped)."""
-    from ..datasets.landmarks import face_descriptor, upscale
-
-    if len(a) != len(b):
-        raise ValueError(f"dlib_distance: {len(a)} vs {len(b)} images; give pairs")
-    out = np.full(len(a), np.nan)
-    for i, (x, y) in enumerate(zip(a, b)):
-        dx, dy = (face_descriptor(upscale(z, size)) for z in (x, y))
-        if dx is not None and dy is not None:
-            out[i] = float(np.linalg.norm(dx - dy))
-    return out

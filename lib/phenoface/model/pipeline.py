@@ -32,7 +32,6 @@ from ..labels import UNAFFECTED
 from ..phenotypes import measure_images
 from ..profiles import load_profiles
 from .autoencoder import AutoencoderModule
-from .callbacks import SampleGrid
 from .components import autoencoder_config, n_params, size_config, unet_config
 from .data import (DiseaseTable, FaceDataModule, concat_conditions, condition_arrays, profile_rows,
                    tags_from_measurements, unknown_disease_arrays)
@@ -147,7 +146,7 @@ def train_generator(ts: TrainingSet, out, work, size: str = "quick", image_size:
                     unet_steps: int = 10000, batch_size: int = 64, lr: float = 1e-3, ae_lr: float = 2e-3,
                     prediction_type: str = "epsilon", seed: int = 0, devices="auto", num_nodes: int = 1,
                     strategy: str = "auto", precision: str = "auto", progress: bool = True, every: int = 250,
-                    sample_every: int = 1000, callbacks=(), params: dict | None = None, dtype=None,
+                    callbacks=(), params: dict | None = None, dtype=None,
                     autoencoder_from=None) -> dict:
     """Train the autoencoder, then the UNet in its latent (both resumable from ``work``); write the model
     folder ``out`` with its card. Returns the card. ``autoencoder_from`` (a model folder) reuses that model's
@@ -174,7 +173,7 @@ def train_generator(ts: TrainingSet, out, work, size: str = "quick", image_size:
     r_unet, dm = fit_unet(vae.eval(), vae_cfg, unet_cfg, images, cond, ts.diseases, work / "unet",
                           {**base, "part": "unet", "lr": lr, "prediction_type": prediction_type}, unet_steps,
                           batch_size=batch_size, lr=lr, prediction_type=prediction_type, seed=seed, trainer_kw=kw,
-                          callbacks=[SampleGrid(work / "samples", ts.diseases, image_size, every=sample_every), *callbacks])
+                          callbacks=list(callbacks))
     card = {"source": "trained", "fingerprint": fingerprint(dm.encoder.version), "commit": git_commit(),
             "params": params or {}, "seed": seed, "tags": ts.tags, "zero_shot": list(ts.held_out), "faces": len(ts),
             "independent_renders": ts.n_extra, "conditioning_format": dm.encoder.version,

@@ -1,11 +1,10 @@
 """Notebook 04's instrument steps as functions: score the landmark regressor and the real-photo backends,
-get the pixel instrument (packaged or trained here), and choose between the candidates on validation.
+and get the pixel instrument (packaged or trained here). The choice between the candidates, made by the image
+profiles each yields, is :func:`phenoface.profiles.pipeline.choose_instrument`.
 
     >>> check = regressor_test(regressor, test)                     # NME on new people, images/s
     >>> backends = backend_check(test, 32, regressor, seed=0)         # MediaPipe / dlib / regressor at 256 px
     >>> pixel, card = pixel_instrument("packaged")                    # or "train" with the INSTRUMENT_* sizes
-    >>> choice = choose_instrument(pixel, regressor, val, data_dir, check_n=1024, seed=0)
-    >>> choice.name, choice.sd_floor                                  # saved for measure_images
 
 Every choice is made on the validation cohort; the test cohort is only scored (:mod:`.scoring`).
 """
@@ -14,8 +13,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from functools import partial
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -23,7 +20,6 @@ import pandas as pd
 from ..cohort.independent import render_independent
 from ..cohort.terms import TERM_IDS
 from .backends import backend_nme
-from .measure import LandmarkInstrument, measure_images, save_choice
 
 BACKENDS_CHECKED = ("mediapipe", "dlib", "regressor")
 SOURCES = ("packaged", "train")
@@ -112,71 +108,3 @@ def pixel_instrument(source: str = "packaged", train_n: int = 48000, epochs: int
                              seed=seed)
     return pixel, {"train_images": int(train_n), "render_seconds": render_seconds,
                    "train_seconds": pixel.meta["train_seconds"]}
-
-
-@dataclass
-class InstrumentChoice:
-    """The candidates' validation figures (``table``: one row per candidate), their precision@k against the
-    residual-SD floor, and the chosen one, saved under ``folder`` for :func:`phenoface.phenotypes.measure_images`."""
-
-    table: pd.DataFrame
-    floor_curves: dict
-    name: str
-    candidates: dict
-    folder: Path
-    data_dir: Path
-
-    @property
-    def kind(self) -> str:
-        return "landmarks" if self.name == "landmarks" else "pixel"
-
-    @property
-    def saved(self):
-        """The pixel instrument saved beside the choice (it carries the age head even when landmarks win)."""
-        return self.candidates[self.name] if self.kind == "pixel" else self.candidates["pixel"]
-
-    @property
-    def sd_floor(self) -> float:
-        return float(self.table.loc[self.name, "sd_floor"])
-
-    @property
-    def measure(self):
-        """images -> measurements through the saved, chosen instrument."""
-        return partial(measure_images, data_dir=self.data_dir)
-
-    def metrics(self) -> dict:
-        """What was chosen, with every candidate's validation figures."""
-        route = "CNN on independent-term renders" if self.kind == "pixel" else "regressor + meter"
-        return {"image_profile_instrument": f"{self.name} ({route})", "image_profile_sd_floor": self.sd_floor,
-                "image_profile_instrument_views": int(getattr(self.saved, "views", 1)),
-                **{f"validation_{name}_{fig}": float(v) for name, row in self.table.iterrows() for fig, v in row.items()}}
-
-
-def instrument_candidates(pixel, regressor) -> dict:
-    """The pixel instrument reading each image once, the same averaging :data:`VIEWS` views, the landmark route."""
-    return {"pixel": pixel, f"pixel_views{VIEWS}": pixel.with_views(VIEWS), "landmarks": LandmarkInstrument(regressor)}
-
-
-def choose_instrument(pixel, regressor, cohort, data_dir, check_n: int = 1024, seed: int = 0,
-                      min_positives: int = 20) -> InstrumentChoice:
-    """Each candidate measures the validation ``cohort`` (its residual-SD floor and precision@k, from
-    :func:`phenoface.profiles.images.choose_sd_floor`) and ``check_n`` fresh independent-term renders (per-term
-    Pearson); the best precision@k wins (ties: the higher mean Pearson) and is saved with its figures."""
-    from ..profiles.images import choose_sd_floor
-    from .validation import term_intensity_pearson
-
-    candidates = instrument_candidates(pixel, regressor)
-    images, table = render_independent(check_n, seed=seed + VALIDATION_RENDER_SEED, size=cohort.size)
-    choice, curves = {}, {}
-    for name, inst in candidates.items():
-        floor, curves[name] = choose_sd_floor(inst.measure(cohort.images), cohort.table, cohort.truth, TERM_IDS,
-                                              min_positives=min_positives)
-        r = term_intensity_pearson(inst.measure, images=images, table=table)["pearson"]
-        choice[name] = {"precision_at_k": float(curves[name].max()), "sd_floor": floor,
-                        "precision_at_k_no_floor": float(curves[name].loc[0.0]),
-                        "pearson_mean": float(r.mean()), "pearson_min": float(r.min())}
-    choice = pd.DataFrame(choice).T
-    name = choice.sort_values(["precision_at_k", "pearson_mean"], ascending=False).index[0]
-    result = InstrumentChoice(choice, curves, name, candidates, Path(), Path(data_dir))
-    result.folder = save_choice(data_dir, result.kind, result.saved, choice.to_dict(orient="index"))
-    return result

@@ -1,9 +1,11 @@
-"""Notebook 04's profile steps as functions: the KG reference, image-learned profiles on the test cohort through
+"""Notebook 04's profile steps as functions: the instrument whose image profiles are best on validation, the KG
+reference, image-learned profiles on the test cohort through
 every route and their precision@k beside the KG, frequency-only and chance rankings, and the KG profiles with
 image evidence added.
 
+    >>> choice = choose_instrument(pixel, regressor, val, data_dir, check_n=1024, seed=0)  # saved for measure_images
     >>> kg = kg_reference(data_dir, train)
-    >>> learned = learned_routes(choice, test, min_positives=20)          # choice: phenotypes.pipeline
+    >>> learned = learned_routes(choice, test, min_positives=20)          
     >>> precision, summary = profile_precision(learned, test.truth, kg.weights, train.kg, seed=0)
     >>> profiles, bands = with_image_evidence(main, m_main, train.table, kg.profiles, sd_floor=choice.sd_floor)
 """
@@ -11,15 +13,20 @@ image evidence added.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from ..cohort.independent import render_independent
 from ..cohort.terms import TERM_IDS, TERMS
 from ..labels import UNAFFECTED
-from .images import (add_image_evidence, learn_band_profiles, learn_image_profiles, precision_table, rank_terms,
-                     ranking_of)
+from ..phenotypes.measure import LandmarkInstrument, measure_images, save_choice
+from ..phenotypes.pipeline import VALIDATION_RENDER_SEED, VIEWS
+from ..phenotypes.validation import term_intensity_pearson
+from .images import (add_image_evidence, choose_sd_floor, learn_band_profiles, learn_image_profiles, precision_table,
+                     rank_terms, ranking_of)
 from .profile import Profile, load_profiles
 
 BLUR = 0.7
@@ -162,3 +169,68 @@ def evidence_table(profile, truth: pd.Series, names: dict) -> pd.DataFrame:
     return pd.DataFrame([{"term": names[t], "KG": _value(ev, "kg_frequency", t), "images": _value(ev, "images", t),
                           "fused weight": profile.renderable().get(t, 0.0), "truth": truth[t]}
                          for t in TERMS]).set_index("term").sort_values("fused weight", ascending=False)
+
+
+@dataclass
+class InstrumentChoice:
+    """The candidates' validation figures (``table``: one row per candidate), their precision@k against the
+    residual-SD floor, and the chosen one, saved under ``folder`` for :func:`phenoface.phenotypes.measure_images`."""
+
+    table: pd.DataFrame
+    floor_curves: dict
+    name: str
+    candidates: dict
+    folder: Path
+    data_dir: Path
+
+    @property
+    def kind(self) -> str:
+        return "landmarks" if self.name == "landmarks" else "pixel"
+
+    @property
+    def saved(self):
+        """The pixel instrument saved beside the choice (it carries the age head even when landmarks win)."""
+        return self.candidates[self.name] if self.kind == "pixel" else self.candidates["pixel"]
+
+    @property
+    def sd_floor(self) -> float:
+        return float(self.table.loc[self.name, "sd_floor"])
+
+    @property
+    def measure(self):
+        """images -> measurements through the saved, chosen instrument."""
+        return partial(measure_images, data_dir=self.data_dir)
+
+    def metrics(self) -> dict:
+        """What was chosen, with every candidate's validation figures."""
+        route = "CNN on independent-term renders" if self.kind == "pixel" else "regressor + meter"
+        return {"image_profile_instrument": f"{self.name} ({route})", "image_profile_sd_floor": self.sd_floor,
+                "image_profile_instrument_views": int(getattr(self.saved, "views", 1)),
+                **{f"validation_{name}_{fig}": float(v) for name, row in self.table.iterrows() for fig, v in row.items()}}
+
+
+def instrument_candidates(pixel, regressor) -> dict:
+    """The pixel instrument reading each image once, the same averaging :data:`VIEWS` views, the landmark route."""
+    return {"pixel": pixel, f"pixel_views{VIEWS}": pixel.with_views(VIEWS), "landmarks": LandmarkInstrument(regressor)}
+
+
+def choose_instrument(pixel, regressor, cohort, data_dir, check_n: int = 1024, seed: int = 0,
+                      min_positives: int = 20) -> InstrumentChoice:
+    """Each candidate measures the validation ``cohort`` (its residual-SD floor and precision@k, from
+    :func:`choose_sd_floor`) and ``check_n`` fresh independent-term renders (per-term
+    Pearson); the best precision@k wins (ties: the higher mean Pearson) and is saved with its figures."""
+    candidates = instrument_candidates(pixel, regressor)
+    images, table = render_independent(check_n, seed=seed + VALIDATION_RENDER_SEED, size=cohort.size)
+    choice, curves = {}, {}
+    for name, inst in candidates.items():
+        floor, curves[name] = choose_sd_floor(inst.measure(cohort.images), cohort.table, cohort.truth, TERM_IDS,
+                                              min_positives=min_positives)
+        r = term_intensity_pearson(inst.measure, images=images, table=table)["pearson"]
+        choice[name] = {"precision_at_k": float(curves[name].max()), "sd_floor": floor,
+                        "precision_at_k_no_floor": float(curves[name].loc[0.0]),
+                        "pearson_mean": float(r.mean()), "pearson_min": float(r.min())}
+    choice = pd.DataFrame(choice).T
+    name = choice.sort_values(["precision_at_k", "pearson_mean"], ascending=False).index[0]
+    result = InstrumentChoice(choice, curves, name, candidates, Path(), Path(data_dir))
+    result.folder = save_choice(data_dir, result.kind, result.saved, choice.to_dict(orient="index"))
+    return result

@@ -83,7 +83,8 @@ def photo_edits_step(ev, recogniser) -> PhotoEditsResult:
     """dlib distance between each real photo and its edit (same person under 0.6) beside the distance between
     two different photos at the same size, and the target's recogniser top-1 on the edits."""
     from ...sampling.generated_cohort import load_arrays
-    from ..edits import DLIB_SAME, dlib_distance
+    from ...datasets.landmarks import dlib_distance
+    from ..edits import DLIB_SAME
 
     try:
         ph_in, table = load_arrays(ev.data_dir, "photo_edit_inputs")

@@ -1,5 +1,5 @@
-"""Lightning callbacks of the generator's training: sample grids from the EMA weights every few steps,
-so a long (background, CPU) run can be looked at while it trains."""
+"""A Lightning callback for the generator's training: sample grids from the EMA weights every few steps, so a long
+(background, CPU) run can be looked at while it trains. The caller passes it to ``train_generator(callbacks=...)``."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import numpy as np
 
 from ..config import atomic_path
 from ..labels import UNAFFECTED
-from ..sampling import generate
-from .store import ConditionedModel
+from ..model.store import ConditionedModel
+from . import generate
 
 
 class SampleGrid(L.Callback):
