@@ -8,7 +8,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
-# Headline metrics each notebook must record (the contracts named in the issues).
+# Headline metrics each notebook must record (the contracts later notebooks and the summary rely on).
 REQUIRED = {
     "00_data": {"cohort_images", "validation_images", "test_images", "cohort_diseases", "renderable_terms",
                 "cohort_faces_per_s", "mediapipe_found_rate", "mediapipe_nme", "real_photos_with_face"},

@@ -1,7 +1,7 @@
 """The sampling-side faults of a generator, each measured before and after its fix on the same model and seeds.
 
-- **unaffected**: faces asked to be unaffected, drawn with "unaffected" as the null token ("no disease given",
-  how sampling once read it) vs the meaning the model was trained with (format 1: the disease token of zero
+- **unaffected**: faces asked to be unaffected, drawn with "unaffected" as the null token ("no disease given")
+  vs the meaning the model was trained with (format 1: the disease token of zero
   vectors; format 2: its own unaffected token). Measured: the recogniser's share of them read as unaffected,
   and the instrument's summed term amounts (an unaffected face shows none).
 - **zero-shot guidance**: a disease never seen in images drawn as one concept per profile term at its profile
