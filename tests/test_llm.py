@@ -645,3 +645,172 @@ def test_llm_evidence_joins_a_profile():
     assert "llm" not in p.evidence("adult") and set(p.evidence("child")["llm"]) == {"HP:0000316", "HP:0005280"}
     assert p.terms("child")["HP:0005280"] == pytest.approx(0.895 * DEFAULT_WEIGHTS["llm"])
     assert Profile.from_json(p.to_json()) == p
+
+
+# -- the shipped reply cache of the embedded model -------------------------------------------------------------
+IDENTITY = {"model_id": "SmolLM2-test@0123456789ab", "model_file": "m.gguf", "model_sha256": "ab" * 32,
+            "server": "transformers serve --device cpu --default-seed 0", "transformers": "5.0", "torch": "2.0"}
+
+
+def _embedded_like(url, tmp_path=None, seed=0):
+    """An LLM that counts as the embedded one (cache keys without endpoint, shipped replies allowed) but talks to
+    a fake endpoint instead of starting SmolLM2."""
+    from phenoface.llm.client import LLM
+
+    cache = ReplyCache(tmp_path / "run-cache") if tmp_path is not None else None
+    return LLM(url, "fake-model", IDENTITY["model_id"], cache, seed, 0.0, 30.0, None, "embedded", 0)
+
+
+def _ship(folder, replies: dict[str, str], **provenance):
+    """A shipped reply file holding ``replies`` (user prompt -> reply text) for the feature prompts."""
+    from phenoface.llm.packaged import FORMAT
+
+    params = {"temperature": 0.0, "seed": 0, "max_tokens": 96}  # elicit_features' default max_tokens
+    prov = {**IDENTITY, "settings": {"temperature": 0.0, "seed": 0, "max_tokens": 96}, **provenance}
+    entries = {}
+    for band, text in replies.items():
+        msgs = feature_messages("Down syndrome", band, 5)
+        entries[cache_key(prov["model_id"], msgs, params)] = {"messages": msgs, "params": params, "reply": text,
+                                                              "finish_reason": "stop"}
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "quick.json"
+    path.write_text(json.dumps({"format": FORMAT, "provenance": prov, "replies": entries}))
+    return path
+
+
+@pytest.fixture
+def same_model(monkeypatch):
+    from phenoface.llm import packaged
+
+    monkeypatch.setattr(packaged, "identity", lambda gguf=None: dict(IDENTITY))
+
+
+def test_shipped_replies_answer_what_they_hold_the_rest_is_asked_live(fake, tmp_path, same_model):
+    from phenoface.llm.packaged import shipped_replies
+
+    _ship(tmp_path / "shipped", {"child": GOOD})
+    live = json.dumps({"features": [{"feature": "a long face", "typical": "common"}]})
+    ep = fake([], default=live)
+    llm = _embedded_like(ep.url)
+    llm.packaged = shipped_replies(llm, tmp_path / "shipped")
+    assert llm.packaged.used == ["quick.json"] and len(llm.packaged) == 1
+    replies, claims = elicit_features(llm, {"OMIM:190685": "Down syndrome"}, ["child", "adult"])
+    assert list(replies["source"]) == ["packaged", "live"] and list(replies["cached"]) == [True, False]
+    assert len(ep.requests) == 1 and "adult" in ep.requests[0]["body"]["messages"][-1]["content"]
+    assert set(claims[claims["band"] == "child"]["phrase"]) == {"wide-set eyes", "a flat nasal bridge"}
+    counts = elicitation_outcome(llm, replies)["counts"]
+    assert (counts["llm_answered_live"], counts["llm_answered_cache"], counts["llm_answered_packaged"]) == (1, 1, 1)
+    assert counts["llm_requests"] == 1
+
+
+def test_this_runs_cache_is_read_before_the_shipped_replies(fake, tmp_path, same_model):
+    from phenoface.llm.packaged import shipped_replies
+
+    ep = fake([], default=GOOD)
+    elicit_features(_embedded_like(ep.url, tmp_path), {"OMIM:190685": "Down syndrome"}, ["adult"])
+    _ship(tmp_path / "shipped", {"child": GOOD})
+    llm = _embedded_like(ep.url, tmp_path)
+    llm.packaged = shipped_replies(llm, tmp_path / "shipped")
+    replies, _ = elicit_features(llm, {"OMIM:190685": "Down syndrome"}, ["child", "adult"])
+    assert list(replies["source"]) == ["packaged", "cache"] and len(ep.requests) == 1
+    counts = elicitation_outcome(llm, replies)["counts"]
+    assert (counts["llm_answered_live"], counts["llm_answered_cache"], counts["llm_answered_packaged"]) == (0, 2, 1)
+
+
+@pytest.mark.parametrize("change, why", [({"model_sha256": "cd" * 32}, "model_sha256"),
+                                         ({"model_id": "SmolLM2-test@ffffffffffff"}, "model_id"),
+                                         ({"torch": "2.1"}, "torch '2.1' here '2.0'"), ({"transformers": "5.1"}, "5.1"),
+                                         ({"server": "llama.cpp"}, "server"),
+                                         ({"settings": {"temperature": 0.0, "seed": 7}}, "seed 7 here 0"),
+                                         ({"settings": {"temperature": 0.7, "seed": 0}}, "temperature 0.7")])
+def test_another_model_server_or_setting_is_asked_live(change, why, fake, tmp_path, same_model):
+    from phenoface.llm.packaged import shipped_replies
+
+    _ship(tmp_path / "shipped", {"child": GOOD}, **change)
+    ep = fake([], default=GOOD)
+    llm = _embedded_like(ep.url)
+    llm.packaged = shipped_replies(llm, tmp_path / "shipped")
+    assert not llm.packaged.used and why in llm.packaged.unused["quick.json"]
+    replies, _ = elicit_features(llm, {"OMIM:190685": "Down syndrome"}, ["child"])
+    assert list(replies["source"]) == ["live"] and len(ep.requests) == 1
+    assert "no shipped replies apply" in llm.packaged.describe()
+
+
+def test_shipped_replies_are_never_used_for_another_endpoint(fake, tmp_path, same_model):
+    from phenoface.llm.packaged import shipped_replies
+
+    _ship(tmp_path / "shipped", {"child": GOOD})
+    ep = fake([], default=GOOD)
+    remote = open_llm(ep.url, IDENTITY["model_id"])
+    remote.packaged = shipped_replies(remote, tmp_path / "shipped")
+    assert not remote.packaged.used and "not this endpoint" in remote.packaged.unused["quick.json"]
+    elicit_features(remote, {"OMIM:190685": "Down syndrome"}, ["child"])
+    assert len(ep.requests) == 1
+    with pytest.raises(ValueError, match="LLM_CACHE"):
+        open_llm("embedded", packaged="yes")
+    assert open_llm(ep.url, "m", packaged="packaged").packaged is None  # a remote endpoint never loads them
+
+
+def test_a_corrupt_shipped_file_is_ignored_with_a_warning(fake, tmp_path, same_model):
+    from phenoface.llm.packaged import ShippedCacheError, read_file, shipped_replies
+
+    path = _ship(tmp_path / "shipped", {"child": GOOD})
+    good = path.read_text()
+    ep = fake([], default=GOOD)
+    for broken in (good[: len(good) // 2], json.dumps({"format": 99}),
+                   good.replace("wide-set eyes", "narrow eyes").replace(
+                       "List the typical", "Name the typical")):  # an entry no longer under its prompt's key
+        path.write_text(broken)
+        with pytest.raises(ShippedCacheError):
+            read_file(path)
+        llm = _embedded_like(ep.url)
+        with pytest.warns(UserWarning, match="ignored and its prompts are asked live"):
+            llm.packaged = shipped_replies(llm, tmp_path / "shipped")
+        assert len(llm.packaged) == 0 and llm.packaged.unused == {"quick.json": "unreadable"}
+
+
+def test_build_writes_real_replies_atomically_with_provenance(fake, tmp_path, same_model, monkeypatch):
+    """The build asks every prompt of a profile through the same asking as notebook 03 and ships what the
+    endpoint said; a build whose endpoint fails writes nothing and leaves the shipped file as it was."""
+    from phenoface.llm import packaged
+
+    kg = tmp_path / "kg_profiles.json"
+    kg.write_text(json.dumps([{"disease_id": "OMIM:190685", "disease_name": "Down syndrome"},
+                              {"disease_id": "OMIM:194050", "disease_name": "Williams-Beuren syndrome"}]))
+    negatives = json.dumps({"distinguishing": ["upslanted palpebral fissures"], "absent": ["cleft palate"]})
+    ep = fake([GOOD, negatives])
+    monkeypatch.setattr(packaged, "open_llm",
+                        lambda *a, cache_dir=None, seed=0, **k: _embedded_like(ep.url, None, seed).__class__(
+                            ep.url, "fake-model", IDENTITY["model_id"], ReplyCache(cache_dir), seed, 0.0, 30.0, None,
+                            "embedded", 0))
+    path = packaged.build("smoke", kg, tmp_path / "shipped", command="python -m phenoface.llm.packaged build")
+    data = packaged.read_file(path)
+    prov = data["provenance"]
+    assert path.name == "smoke.json" and prov["model_sha256"] == IDENTITY["model_sha256"]
+    assert prov["settings"]["max_tokens"] == 32 and prov["settings"]["diseases"] == ["OMIM:190685"]
+    assert prov["command"].startswith("python -m phenoface.llm.packaged") and prov["made"].endswith("Z")
+    assert sorted(e["reply"] for e in data["replies"].values()) == sorted([GOOD, negatives])
+    assert prov["replies"] == 2 and prov["prompts"] == 2 and len(ep.requests) == 2
+    # a rerun of the same prompts is answered from the file alone
+    llm = _embedded_like(ep.url)
+    llm.packaged = packaged.shipped_replies(llm, tmp_path / "shipped")
+    replies, _ = elicit_features(llm, {"OMIM:190685": "Down syndrome"}, ["child"], 3, 32, 0)
+    assert list(replies["source"]) == ["packaged"] and len(ep.requests) == 2
+
+    before = path.read_bytes()
+    ep.default = {"status": 500, "body": "down"}
+    with pytest.raises(RuntimeError, match="nothing written"):
+        packaged.build("smoke", kg, tmp_path / "shipped")
+    assert path.read_bytes() == before and [p.name for p in (tmp_path / "shipped").iterdir()] == ["smoke.json"]
+
+
+def test_the_shipped_files_are_real_replies_of_the_packaged_model():
+    """What ships: one file per offline profile, readable, made by the packaged model file."""
+    from phenoface.llm.packaged import FOLDER, read_file
+    from phenoface.llm.server import smollm2_gguf
+
+    files = {p.stem: read_file(p)["provenance"] for p in FOLDER.glob("*.json")}
+    assert {"quick", "smoke"} <= set(files)
+    gguf = smollm2_gguf().name
+    for prov in files.values():
+        assert prov["model_file"] == gguf and prov["replies"] > 0 and prov["command"].startswith("python -m")
