@@ -663,7 +663,7 @@ def _embedded_like(url, tmp_path=None, seed=0):
 
 def _ship(folder, replies: dict[str, str], **provenance):
     """A shipped reply file holding ``replies`` (user prompt -> reply text) for the feature prompts."""
-    from phenoface.llm.packaged import FORMAT
+    from phenoface.llm.shipped import FORMAT
 
     params = {"temperature": 0.0, "seed": 0, "max_tokens": 96}  # elicit_features' default max_tokens
     prov = {**IDENTITY, "settings": {"temperature": 0.0, "seed": 0, "max_tokens": 96}, **provenance}
@@ -680,13 +680,13 @@ def _ship(folder, replies: dict[str, str], **provenance):
 
 @pytest.fixture
 def same_model(monkeypatch):
-    from phenoface.llm import packaged
+    from phenoface.llm import shipped
 
-    monkeypatch.setattr(packaged, "identity", lambda gguf=None: dict(IDENTITY))
+    monkeypatch.setattr(shipped, "identity", lambda gguf=None: dict(IDENTITY))
 
 
 def test_shipped_replies_answer_what_they_hold_the_rest_is_asked_live(fake, tmp_path, same_model):
-    from phenoface.llm.packaged import shipped_replies
+    from phenoface.llm.shipped import shipped_replies
 
     _ship(tmp_path / "shipped", {"child": GOOD})
     live = json.dumps({"features": [{"feature": "a long face", "typical": "common"}]})
@@ -704,7 +704,7 @@ def test_shipped_replies_answer_what_they_hold_the_rest_is_asked_live(fake, tmp_
 
 
 def test_this_runs_cache_is_read_before_the_shipped_replies(fake, tmp_path, same_model):
-    from phenoface.llm.packaged import shipped_replies
+    from phenoface.llm.shipped import shipped_replies
 
     ep = fake([], default=GOOD)
     elicit_features(_embedded_like(ep.url, tmp_path), {"OMIM:190685": "Down syndrome"}, ["adult"])
@@ -724,7 +724,7 @@ def test_this_runs_cache_is_read_before_the_shipped_replies(fake, tmp_path, same
                                          ({"settings": {"temperature": 0.0, "seed": 7}}, "seed 7 here 0"),
                                          ({"settings": {"temperature": 0.7, "seed": 0}}, "temperature 0.7")])
 def test_another_model_server_or_setting_is_asked_live(change, why, fake, tmp_path, same_model):
-    from phenoface.llm.packaged import shipped_replies
+    from phenoface.llm.shipped import shipped_replies
 
     _ship(tmp_path / "shipped", {"child": GOOD}, **change)
     ep = fake([], default=GOOD)
@@ -737,7 +737,7 @@ def test_another_model_server_or_setting_is_asked_live(change, why, fake, tmp_pa
 
 
 def test_shipped_replies_are_never_used_for_another_endpoint(fake, tmp_path, same_model):
-    from phenoface.llm.packaged import shipped_replies
+    from phenoface.llm.shipped import shipped_replies
 
     _ship(tmp_path / "shipped", {"child": GOOD})
     ep = fake([], default=GOOD)
@@ -752,7 +752,7 @@ def test_shipped_replies_are_never_used_for_another_endpoint(fake, tmp_path, sam
 
 
 def test_a_corrupt_shipped_file_is_ignored_with_a_warning(fake, tmp_path, same_model):
-    from phenoface.llm.packaged import ShippedCacheError, read_file, shipped_replies
+    from phenoface.llm.shipped import ShippedCacheError, read_file, shipped_replies
 
     path = _ship(tmp_path / "shipped", {"child": GOOD})
     good = path.read_text()
@@ -773,6 +773,7 @@ def test_build_writes_real_replies_atomically_with_provenance(fake, tmp_path, sa
     """The build asks every prompt of a profile through the same asking as notebook 03 and ships what the
     endpoint said; a build whose endpoint fails writes nothing and leaves the shipped file as it was."""
     from phenoface.llm import packaged
+    from phenoface.llm.shipped import shipped_replies
 
     kg = tmp_path / "kg_profiles.json"
     kg.write_text(json.dumps([{"disease_id": "OMIM:190685", "disease_name": "Down syndrome"},
@@ -793,7 +794,7 @@ def test_build_writes_real_replies_atomically_with_provenance(fake, tmp_path, sa
     assert prov["replies"] == 2 and prov["prompts"] == 2 and len(ep.requests) == 2
     # a rerun of the same prompts is answered from the file alone
     llm = _embedded_like(ep.url)
-    llm.packaged = packaged.shipped_replies(llm, tmp_path / "shipped")
+    llm.packaged = shipped_replies(llm, tmp_path / "shipped")
     replies, _ = elicit_features(llm, {"OMIM:190685": "Down syndrome"}, ["child"], 3, 32, 0)
     assert list(replies["source"]) == ["packaged"] and len(ep.requests) == 2
 
@@ -806,7 +807,7 @@ def test_build_writes_real_replies_atomically_with_provenance(fake, tmp_path, sa
 
 def test_the_shipped_files_are_real_replies_of_the_packaged_model():
     """What ships: one file per offline profile, readable, made by the packaged model file."""
-    from phenoface.llm.packaged import FOLDER, read_file
+    from phenoface.llm.shipped import FOLDER, read_file
     from phenoface.llm.server import smollm2_gguf
 
     files = {p.stem: read_file(p)["provenance"] for p in FOLDER.glob("*.json")}

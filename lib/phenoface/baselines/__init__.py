@@ -54,7 +54,7 @@ def baseline_table(method: str, disease_ids, names: dict | None = None) -> Disea
     if method == "class":
         emb = np.eye(len(ids), dtype=np.float32)
     else:
-        from ..llm.ground import embed
+        from ..llm.terms import embed
 
         emb = embed([UNAFFECTED_PROMPT if d == UNAFFECTED else PROMPT.format(name=names.get(d, d)) for d in ids])
     return DiseaseTable(ids, emb, np.zeros((len(ids), len(TERM_IDS)), np.float32),

@@ -12,10 +12,11 @@ into ``Profile.with_evidence("llm", ...)``.
 
 from .cache import ReplyCache, cache_key
 from .client import EMBEDDED, ENV_HELP, LLM, LLMUnavailable, Reply, open_llm
-from .ground import DEFAULT_THRESHOLD, agreement, ground, related, term_index
+from .ground import DEFAULT_THRESHOLD, agreement, ground
 from .parse import Parsed, parse_features, parse_negatives
 from .prompts import TYPICAL, feature_messages, negative_messages, retry_messages
 from .server import EmbeddedServer, ServerError, convert_gguf, gguf_model_id
+from .terms import related, term_index
 
 __all__ = ["ground", "agreement", "related", "term_index", "DEFAULT_THRESHOLD", "open_llm", "LLM", "LLMUnavailable",
            "Reply", "EMBEDDED", "ENV_HELP", "ReplyCache", "cache_key", "EmbeddedServer", "ServerError", "convert_gguf",

@@ -2,7 +2,7 @@
 embedded SmolLM2), through the ``openai`` client, with the reply cache in front.
 
 Where a reply comes from, first match wins: this run's reply cache (``cache_dir``), the shipped reply cache
-of the embedded model (:mod:`phenoface.llm.packaged`, only for the exact model, server and settings that
+of the embedded model (:mod:`phenoface.llm.shipped`, only for the exact model, server and settings that
 made it), the endpoint itself ("live").
 
 Where the endpoint comes from, first match wins:
@@ -26,9 +26,8 @@ from typing import Any
 from urllib.parse import urlparse
 
 from .cache import ReplyCache, cache_key
-from .server import EMBEDDED_MODEL, EmbeddedServer, ServerError, gguf_model_id
-
-EMBEDDED = "embedded"
+from .server import EMBEDDED, EMBEDDED_MODEL, EmbeddedServer, ServerError, gguf_model_id
+from .shipped import shipped_replies
 ENV_HELP = ("Set OPENAI_BASE_URL (and OPENAI_API_KEY if the server needs one) and OPENAI_MODEL, or the notebook "
             "parameters LLM_BASE_URL / LLM_MODEL; LLM_BASE_URL=embedded starts the packaged SmolLM2 locally.")
 
@@ -134,7 +133,7 @@ class LLM:
     server: EmbeddedServer | None = None
     kind: str = "remote"
     max_retries: int = 2
-    packaged: Any = None  # the shipped replies (``packaged.ShippedReplies``), read after ``cache``; None: not read
+    packaged: Any = None  # the shipped replies (``shipped.ShippedReplies``), read after ``cache``; None: not read
     calls: int = 0  # chat completions received (good or bad replies)
     cache_hits: int = 0
     packaged_hits: int = 0
@@ -356,8 +355,6 @@ def open_llm(base_url: str = "", model: str = "", cache_dir: str | os.PathLike |
             model_id = EMBEDDED_MODEL
         llm = LLM("", "", model_id, cache, seed, 0.0, timeout, server, EMBEDDED, max_retries)
         if packaged == "packaged":
-            from .packaged import shipped_replies
-
             llm.packaged = shipped_replies(llm)
         return llm
     name = (model or "").strip() or os.environ.get("OPENAI_MODEL", "").strip()

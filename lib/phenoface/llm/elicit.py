@@ -20,6 +20,7 @@ from .. import hpo
 from ..ages import AGE_BANDS
 from .client import LLM, LLMUnavailable
 from .ground import DEFAULT_THRESHOLD, ground, matched_text
+from .terms import related
 from .parse import Parsed, parse_features, parse_negatives
 from .prompts import TYPICAL, feature_messages, negative_messages, retry_messages
 
@@ -234,8 +235,6 @@ def ground_table(table: pd.DataFrame, annotated: dict[str, set[str]], threshold:
                  ) -> pd.DataFrame:
     """``table`` (with disease_id, phrase) plus hpo_id, hpo_name, similarity, nearest HPO text and
     whether the grounded term matches an annotation of that disease (``in_kg``)."""
-    from .ground import related
-
     out = table.copy()
     if out.empty:
         for c in ("hpo_id", "hpo_name", "similarity", "nearest_hpo_text", "in_kg"):
