@@ -105,6 +105,24 @@ def test_a_report_shows_only_its_own_parameters_and_no_warning_boxes(project):
     assert "LLM_BASE_URL" not in html and "COHORT_N" not in html
 
 
+def test_environment_lines_leave_the_report_and_everything_else_stays():
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("x")
+    cell.outputs = [
+        nbformat.v4.new_output("stream", name="stderr", text="INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n"
+                               "W0000 00:00:1796676827.747690    2996 landmark_projection_calculator.cc:186] Using\n"),
+        nbformat.v4.new_output("stream", name="stderr", text="GPU available: False, used: False\nreal trouble\n"),
+        nbformat.v4.new_output("stream", name="stdout", text="GPU available: False, used: False\n"),
+        nbformat.v4.new_output("stream", name="stderr", text="RuntimeWarning: invalid value encountered in divide\n")]
+    nb.cells = [cell]
+    kept = runner.without_environment_lines(nb).cells[0].outputs
+    assert [(o["name"], o["text"]) for o in kept] == [
+        ("stderr", "real trouble\n"), ("stdout", "GPU available: False, used: False\n"),
+        ("stderr", "RuntimeWarning: invalid value encountered in divide\n")]
+
+
 def test_rewritten_artifact_or_unfinished_step_reruns(project, capsys):
     reports, nbs = project / "reports", project / "notebooks"
     runner.run("smoke", reports=reports, notebook_dir=nbs)
