@@ -88,8 +88,8 @@ def read_file(path: str | os.PathLike) -> dict:
         raise ShippedCacheError(f"{path.name} is not a reply file of format {FORMAT} (provenance, replies)")
     model_id = data["provenance"].get("model_id", "")
     for key, entry in data["replies"].items():
-        if not (isinstance(entry, dict) and isinstance(entry.get("reply"), str) and isinstance(entry.get("params"), dict)
-                and isinstance(entry.get("messages"), list)):
+        if not (isinstance(entry, dict) and isinstance(entry.get("reply"), str)
+                and isinstance(entry.get("params"), dict) and isinstance(entry.get("messages"), list)):
             raise ShippedCacheError(f"{path.name}: entry {key[:12]} lacks messages, params or reply")
         if cache_key(model_id, entry["messages"], entry["params"]) != key:
             raise ShippedCacheError(f"{path.name}: entry {key[:12]} is not stored under its prompt's key")

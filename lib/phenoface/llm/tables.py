@@ -33,7 +33,8 @@ def endpoint_table(llm: LLM, max_tokens: int) -> pd.Series:
         "temperature": llm.temperature, "seed": llm.seed, "max tokens": max_tokens,
         "reply cache": str(llm.cache.folder) if llm.cache else "none",
         "cached replies before this run": len(llm.cache) if llm.cache else 0,
-        "shipped replies": llm.packaged.describe() if llm.packaged is not None else "not read (LLM_CACHE: none)"}, name="LLM")
+        "shipped replies": llm.packaged.describe() if llm.packaged is not None else "not read (LLM_CACHE: none)"},
+        name="LLM")
 
 
 def asking_summary(asked: Asked, outcome: dict) -> str:
@@ -49,12 +50,13 @@ def asking_summary(asked: Asked, outcome: dict) -> str:
         speed = reply_speed(all_replies)
         start = asked.server_start
         tok_s = speed["tokens_per_s"]
-        parts.append(f"{answered} replies ({answered - speed['fresh']} from a cache) in {asked.seconds:.1f} s; "
+        parts.append(f"{answered} replies in {asked.seconds:.1f} s; "
                      + (f"server start {start:.1f} s; " if start == start else "no server started; ")
                      + (f"{tok_s:.1f} tokens/s on fresh replies." if tok_s == tok_s else "no fresh replies."))
-    parts.append(f"**{c['llm_answered_live']} replies came live from the endpoint, {c['llm_answered_cache']} from a "
-                 f"cache** ({c['llm_answered_packaged']} of them shipped with the package, made by the same model "
-                 "and settings with no time budget), so the answers do not depend on how fast this machine is.")
+    shipped = c["llm_answered_packaged"]
+    parts.append(f"**Answered live: {c['llm_answered_live']}; from a cache: {c['llm_answered_cache']}**"
+                 + (f" ({shipped} shipped with the package: replies this model file, server and settings gave with "
+                    "no time budget, the same on any machine however fast)" if shipped else "") + ".")
     parts.append("**Degraded** — this step will be redone by the next run:\n\n"
                  + "\n".join(f"- {r}" for r in outcome["reasons"]) if outcome["reasons"] else
                  "The endpoint answered every prompt it was asked (unparsable answers, if any, are counted below).")
@@ -96,8 +98,8 @@ def grounding_versus_baselines(gev: dict) -> pd.DataFrame:
         {"grounder (test phrases)": f"MiniLM, threshold {threshold:.2f}",
          "accuracy": fmt_ci(gm["grounding_accuracy"], gm["grounding_accuracy_ci"]),
          col: fmt_ci(gm["grounding_accuracy_family"], gm["grounding_accuracy_family_ci"])},
-        {"grounder (test phrases)": "baseline: ground nothing", "accuracy": f"{gm['grounding_accuracy_reject_all']:.2f}",
-         col: ""},
+        {"grounder (test phrases)": "baseline: ground nothing",
+         "accuracy": f"{gm['grounding_accuracy_reject_all']:.2f}", col: ""},
         {"grounder (test phrases)": "baseline: nearest term, no threshold",
          "accuracy": f"{gm['grounding_accuracy_no_threshold']:.2f}", col: ""}]).set_index("grounder (test phrases)")
 

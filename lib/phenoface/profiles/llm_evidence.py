@@ -26,7 +26,8 @@ def with_llm_evidence(profiles: list[Profile], evidence: dict, asked, model_id: 
                                 version=f"{p.version}+llm-{model_id}")
         else:
             why = (f"LLM evidence absent: {llm_error.splitlines()[0]}" if llm_error else
-                   "LLM evidence absent: no usable reply" if p.disease_id in asked else "LLM not asked about this disease")
+                   "LLM evidence absent: no usable reply" if p.disease_id in asked else
+                   "LLM not asked about this disease")
             q = dataclasses.replace(p, notes=[*p.notes, why])
         out.append(q)
     return out
