@@ -979,3 +979,12 @@ def test_step_metrics_keys_and_counts(fake, tmp_path):
     assert (m["claims"], m["hard_negatives"], m["diseases_asked"], m["seconds"]) == (4, 1, 1, 1.5)
     assert m["grounding_accuracy"] == 0.8 and m["kg_precision"] == kga["kgp"]["kg_precision"]
     assert m["llm_available"] == 1 and m["llm_model"] == "fake-model" and m["llm_tokens_per_s"] > 0
+
+
+def test_show_lists_the_shipped_files(capsys):
+    from phenoface.llm import packaged
+
+    assert packaged.main(["show"]) == 0
+    out = capsys.readouterr().out
+    assert "smoke.json: " in out and "replies, SmolLM2-135M-Instruct" in out
+    assert "applies here" in out or "not used here" in out
