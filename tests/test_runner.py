@@ -114,6 +114,8 @@ def test_environment_lines_leave_the_report_and_everything_else_stays():
         nbformat.v4.new_output("stream", name="stderr", text="INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n"
                                "W0000 00:00:1796676827.747690    2996 landmark_projection_calculator.cc:186] Using\n"),
         nbformat.v4.new_output("stream", name="stderr", text="GPU available: False, used: False\nreal trouble\n"),
+        nbformat.v4.new_output("stream", name="stderr", text="The config attributes {'thresholding': False} were passed "
+                               "to DDIMInverseScheduler, but are not expected and will be ignored. Please verify\n"),
         nbformat.v4.new_output("stream", name="stdout", text="GPU available: False, used: False\n"),
         nbformat.v4.new_output("stream", name="stderr", text="RuntimeWarning: invalid value encountered in divide\n")]
     nb.cells = [cell]

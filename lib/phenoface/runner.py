@@ -254,6 +254,8 @@ ENVIRONMENT_LINES = re.compile("|".join([
     r"WARNING:pykeen\.utils:Using automatic batch size on device\.type='cpu'",
     r"WARNING:torch_max_mem\.api:Encountered tensors on device_types=\{'cpu'\}",
     r"INFO:pykeen\.evaluation\.evaluator:Evaluation took [\d.]+s seconds$",
+    # diffusers, building the inverse DDIM scheduler from the sampler's config (keys only the sampler uses)
+    r"The config attributes \{.*\} were passed to DDIMInverseScheduler, but are not expected and will be ignored\.",
 ]))
 
 
