@@ -645,3 +645,346 @@ def test_llm_evidence_joins_a_profile():
     assert "llm" not in p.evidence("adult") and set(p.evidence("child")["llm"]) == {"HP:0000316", "HP:0005280"}
     assert p.terms("child")["HP:0005280"] == pytest.approx(0.895 * DEFAULT_WEIGHTS["llm"])
     assert Profile.from_json(p.to_json()) == p
+
+
+# -- the shipped reply cache of the embedded model -------------------------------------------------------------
+IDENTITY = {"model_id": "SmolLM2-test@0123456789ab", "model_file": "m.gguf", "model_sha256": "ab" * 32,
+            "server": "transformers serve --device cpu --default-seed 0", "transformers": "5.0", "torch": "2.0"}
+
+
+def _embedded_like(url, tmp_path=None, seed=0):
+    """An LLM that counts as the embedded one (cache keys without endpoint, shipped replies allowed) but talks to
+    a fake endpoint instead of starting SmolLM2."""
+    from phenoface.llm.client import LLM
+
+    cache = ReplyCache(tmp_path / "run-cache") if tmp_path is not None else None
+    return LLM(url, "fake-model", IDENTITY["model_id"], cache, seed, 0.0, 30.0, None, "embedded", 0)
+
+
+def _ship(folder, replies: dict[str, str], **provenance):
+    """A shipped reply file holding ``replies`` (user prompt -> reply text) for the feature prompts."""
+    from phenoface.llm.shipped import FORMAT
+
+    params = {"temperature": 0.0, "seed": 0, "max_tokens": 96}  # elicit_features' default max_tokens
+    prov = {**IDENTITY, "settings": {"temperature": 0.0, "seed": 0, "max_tokens": 96}, **provenance}
+    entries = {}
+    for band, text in replies.items():
+        msgs = feature_messages("Down syndrome", band, 5)
+        entries[cache_key(prov["model_id"], msgs, params)] = {"messages": msgs, "params": params, "reply": text,
+                                                              "finish_reason": "stop"}
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "quick.json"
+    path.write_text(json.dumps({"format": FORMAT, "provenance": prov, "replies": entries}))
+    return path
+
+
+@pytest.fixture
+def same_model(monkeypatch):
+    from phenoface.llm import shipped
+
+    monkeypatch.setattr(shipped, "identity", lambda gguf=None: dict(IDENTITY))
+
+
+def test_shipped_replies_answer_what_they_hold_the_rest_is_asked_live(fake, tmp_path, same_model):
+    from phenoface.llm.shipped import shipped_replies
+
+    _ship(tmp_path / "shipped", {"child": GOOD})
+    live = json.dumps({"features": [{"feature": "a long face", "typical": "common"}]})
+    ep = fake([], default=live)
+    llm = _embedded_like(ep.url)
+    llm.packaged = shipped_replies(llm, tmp_path / "shipped")
+    assert llm.packaged.used == ["quick.json"] and len(llm.packaged) == 1
+    replies, claims = elicit_features(llm, {"OMIM:190685": "Down syndrome"}, ["child", "adult"])
+    assert list(replies["source"]) == ["packaged", "live"] and list(replies["cached"]) == [True, False]
+    assert len(ep.requests) == 1 and "adult" in ep.requests[0]["body"]["messages"][-1]["content"]
+    assert set(claims[claims["band"] == "child"]["phrase"]) == {"wide-set eyes", "a flat nasal bridge"}
+    counts = elicitation_outcome(llm, replies)["counts"]
+    assert (counts["llm_answered_live"], counts["llm_answered_cache"], counts["llm_answered_packaged"]) == (1, 1, 1)
+    assert counts["llm_requests"] == 1
+
+
+def test_this_runs_cache_is_read_before_the_shipped_replies(fake, tmp_path, same_model):
+    from phenoface.llm.shipped import shipped_replies
+
+    ep = fake([], default=GOOD)
+    elicit_features(_embedded_like(ep.url, tmp_path), {"OMIM:190685": "Down syndrome"}, ["adult"])
+    _ship(tmp_path / "shipped", {"child": GOOD})
+    llm = _embedded_like(ep.url, tmp_path)
+    llm.packaged = shipped_replies(llm, tmp_path / "shipped")
+    replies, _ = elicit_features(llm, {"OMIM:190685": "Down syndrome"}, ["child", "adult"])
+    assert list(replies["source"]) == ["packaged", "cache"] and len(ep.requests) == 1
+    counts = elicitation_outcome(llm, replies)["counts"]
+    assert (counts["llm_answered_live"], counts["llm_answered_cache"], counts["llm_answered_packaged"]) == (0, 2, 1)
+
+
+@pytest.mark.parametrize("change, why", [({"model_sha256": "cd" * 32}, "model_sha256"),
+                                         ({"model_id": "SmolLM2-test@ffffffffffff"}, "model_id"),
+                                         ({"torch": "2.1"}, "torch '2.1' here '2.0'"), ({"transformers": "5.1"}, "5.1"),
+                                         ({"server": "llama.cpp"}, "server"),
+                                         ({"settings": {"temperature": 0.0, "seed": 7}}, "seed 7 here 0"),
+                                         ({"settings": {"temperature": 0.7, "seed": 0}}, "temperature 0.7")])
+def test_another_model_server_or_setting_is_asked_live(change, why, fake, tmp_path, same_model):
+    from phenoface.llm.shipped import shipped_replies
+
+    _ship(tmp_path / "shipped", {"child": GOOD}, **change)
+    ep = fake([], default=GOOD)
+    llm = _embedded_like(ep.url)
+    llm.packaged = shipped_replies(llm, tmp_path / "shipped")
+    assert not llm.packaged.used and why in llm.packaged.unused["quick.json"]
+    replies, _ = elicit_features(llm, {"OMIM:190685": "Down syndrome"}, ["child"])
+    assert list(replies["source"]) == ["live"] and len(ep.requests) == 1
+    assert "no shipped replies apply" in llm.packaged.describe()
+
+
+def test_shipped_replies_are_never_used_for_another_endpoint(fake, tmp_path, same_model):
+    from phenoface.llm.shipped import shipped_replies
+
+    _ship(tmp_path / "shipped", {"child": GOOD})
+    ep = fake([], default=GOOD)
+    remote = open_llm(ep.url, IDENTITY["model_id"])
+    remote.packaged = shipped_replies(remote, tmp_path / "shipped")
+    assert not remote.packaged.used and "not this endpoint" in remote.packaged.unused["quick.json"]
+    elicit_features(remote, {"OMIM:190685": "Down syndrome"}, ["child"])
+    assert len(ep.requests) == 1
+    with pytest.raises(ValueError, match="LLM_CACHE"):
+        open_llm("embedded", packaged="yes")
+    assert open_llm(ep.url, "m", packaged="packaged").packaged is None  # a remote endpoint never loads them
+
+
+def test_a_corrupt_shipped_file_is_ignored_with_a_warning(fake, tmp_path, same_model):
+    from phenoface.llm.shipped import ShippedCacheError, read_file, shipped_replies
+
+    path = _ship(tmp_path / "shipped", {"child": GOOD})
+    good = path.read_text()
+    ep = fake([], default=GOOD)
+    for broken in (good[: len(good) // 2], json.dumps({"format": 99}),
+                   good.replace("wide-set eyes", "narrow eyes").replace(
+                       "List the typical", "Name the typical")):  # an entry no longer under its prompt's key
+        path.write_text(broken)
+        with pytest.raises(ShippedCacheError):
+            read_file(path)
+        llm = _embedded_like(ep.url)
+        with pytest.warns(UserWarning, match="ignored and its prompts are asked live"):
+            llm.packaged = shipped_replies(llm, tmp_path / "shipped")
+        assert len(llm.packaged) == 0 and llm.packaged.unused == {"quick.json": "unreadable"}
+
+
+def test_build_writes_real_replies_atomically_with_provenance(fake, tmp_path, same_model, monkeypatch):
+    """The build asks every prompt of a profile through the same asking as notebook 03 and ships what the
+    endpoint said; a build whose endpoint fails writes nothing and leaves the shipped file as it was."""
+    from phenoface.llm import packaged
+    from phenoface.llm.shipped import shipped_replies
+
+    kg = tmp_path / "kg_profiles.json"
+    kg.write_text(json.dumps([{"disease_id": "OMIM:190685", "disease_name": "Down syndrome"},
+                              {"disease_id": "OMIM:194050", "disease_name": "Williams-Beuren syndrome"}]))
+    negatives = json.dumps({"distinguishing": ["upslanted palpebral fissures"], "absent": ["cleft palate"]})
+    ep = fake([GOOD, negatives])
+    monkeypatch.setattr(packaged, "open_llm",
+                        lambda *a, cache_dir=None, seed=0, **k: _embedded_like(ep.url, None, seed).__class__(
+                            ep.url, "fake-model", IDENTITY["model_id"], ReplyCache(cache_dir), seed, 0.0, 30.0, None,
+                            "embedded", 0))
+    path = packaged.build("smoke", kg, tmp_path / "shipped", command="python -m phenoface.llm.packaged build")
+    data = packaged.read_file(path)
+    prov = data["provenance"]
+    assert path.name == "smoke.json" and prov["model_sha256"] == IDENTITY["model_sha256"]
+    assert prov["settings"]["max_tokens"] == 32 and prov["settings"]["diseases"] == ["OMIM:190685"]
+    assert prov["command"].startswith("python -m phenoface.llm.packaged") and prov["made"].endswith("Z")
+    assert sorted(e["reply"] for e in data["replies"].values()) == sorted([GOOD, negatives])
+    assert prov["replies"] == 2 and prov["prompts"] == 2 and len(ep.requests) == 2
+    # a rerun of the same prompts is answered from the file alone
+    llm = _embedded_like(ep.url)
+    llm.packaged = shipped_replies(llm, tmp_path / "shipped")
+    replies, _ = elicit_features(llm, {"OMIM:190685": "Down syndrome"}, ["child"], 3, 32, 0)
+    assert list(replies["source"]) == ["packaged"] and len(ep.requests) == 2
+
+    before = path.read_bytes()
+    ep.default = {"status": 500, "body": "down"}
+    with pytest.raises(RuntimeError, match="nothing written"):
+        packaged.build("smoke", kg, tmp_path / "shipped")
+    assert path.read_bytes() == before and [p.name for p in (tmp_path / "shipped").iterdir()] == ["smoke.json"]
+
+
+def test_the_shipped_files_are_real_replies_of_the_packaged_model():
+    """What ships: one file per offline profile, readable, made by the packaged model file."""
+    from phenoface.llm.shipped import FOLDER, read_file
+    from phenoface.llm.server import smollm2_gguf
+
+    files = {p.stem: read_file(p)["provenance"] for p in FOLDER.glob("*.json")}
+    assert {"quick", "smoke"} <= set(files)
+    gguf = smollm2_gguf().name
+    for prov in files.values():
+        assert prov["model_file"] == gguf and prov["replies"] > 0 and prov["command"].startswith("python -m")
+
+
+# -- notebook 03's pieces: asking, tables, figures, metrics --------------------------------------------------------
+def test_asked_diseases_and_bands():
+    from phenoface.llm.elicit import asked_diseases, parse_bands
+
+    profiles = [{"disease_id": "A", "disease_name": "a"}, {"disease_id": "B", "disease_name": "b"}]
+    assert asked_diseases(profiles, 0) == {"A": "a", "B": "b"} and asked_diseases(profiles, 1) == {"A": "a"}
+    assert parse_bands(" child, adult ,") == ["child", "adult"]
+    for bad in ("child,elderly", "", "all"):
+        with pytest.raises(ValueError, match="LLM_BANDS has unknown bands"):
+            parse_bands(bad)
+
+
+def test_ask_runs_features_then_negatives_and_stops_at_the_budget(fake, tmp_path):
+    from phenoface.llm.elicit import ask
+
+    negatives = json.dumps({"distinguishing": ["upslanted palpebral fissures"], "absent": ["cleft palate"]})
+    ep = fake([GOOD, GOOD, negatives])
+    llm = open_llm(ep.url, "fake-model", cache_dir=tmp_path)
+    near = {"OMIM:190685": {"HP:0000316"}, "OMIM:1": {"HP:0000316", "HP:0005280"}}
+    asked = ask(llm, {"OMIM:190685": "Down syndrome"}, ["child", "adult"], 4, 64, 0, True, 1, near)
+    assert list(asked.all_replies["kind"]) == ["features", "features", "negatives"] and len(ep.requests) == 3
+    assert asked.neighbours["OMIM:190685"][0][0] == "OMIM:1" and list(asked.neg_items["kind"]) == ["distinguishing",
+                                                                                                     "absent"]
+    assert "at most 2 of each" in ep.requests[2]["body"]["messages"][-1]["content"]  # half the features
+    assert asked.seconds > 0 and asked.server_start != asked.server_start  # no embedded server: NaN
+    slow = fake([], delay=0.3, default=GOOD)
+    cut = ask(open_llm(slow.url, "m"), {"A": "a", "B": "b"}, ["child", "adult"], 4, 64, 0, False, annotations={},
+              budget_s=0.2)
+    assert len(slow.requests) == 1 and list(cut.replies["status"]).count("skipped") == 3 and cut.neg_replies.empty
+
+
+def test_asking_summary_says_live_and_cached_and_degraded(fake, tmp_path, same_model):
+    from phenoface.llm import tables
+    from phenoface.llm.elicit import ask
+    from phenoface.llm.shipped import shipped_replies
+
+    _ship(tmp_path / "shipped", {"child": GOOD})
+    ep = fake([], default=GOOD)
+    llm = _embedded_like(ep.url)
+    llm.packaged = shipped_replies(llm, tmp_path / "shipped")
+    asked = ask(llm, {"OMIM:190685": "Down syndrome"}, ["child", "adult"], 5, 96, 0, False)
+    outcome = elicitation_outcome(llm, asked.all_replies)
+    text = tables.asking_summary(asked, outcome)
+    assert "Answered live: 1; from a cache: 1** (1 shipped with the package" in text and "Degraded" not in text
+    assert tables.endpoint_table(llm, 96)["shipped replies"] == "1 shipped replies (quick.json)"
+    assert tables.reply_counts(asked.all_replies)["replies"].sum() == 2
+    shown = tables.example_exchanges(asked.all_replies)
+    assert len(shown) == 2 and "(shipped cache)" in shown[0] and "(cache)" not in shown[1]
+    broken = fake([], default={"status": 500, "body": "down"})
+    bad = open_llm(broken.url, "m", max_retries=0)
+    asked = ask(bad, {"OMIM:190685": "Down syndrome"}, ["child"], 5, 96, 0, False)
+    text = tables.asking_summary(asked, elicitation_outcome(bad, asked.replies))
+    assert "LLM unavailable: the asking stopped" in text and "**Degraded**" in text
+    none = tables.example_exchanges(asked.all_replies.iloc[0:0])
+    assert none == ["No replies to show (no LLM evidence in this run)."]
+
+
+def _grounded():
+    import pandas as pd
+
+    return pd.DataFrame({"disease_id": ["D", "D", "D", "E"], "disease_name": ["d", "d", "d", "e"],
+                         "band": ["child", "adult", "child", "child"], "phrase": ["p1", "p2", "p3", "p4"],
+                         "hpo_id": ["HP:0000316", "HP:0000316", None, "HP:0005280"],
+                         "hpo_name": ["Hypertelorism", "Hypertelorism", "", "Depressed nasal bridge"],
+                         "similarity": [0.9, 0.9, 0.3, 0.8], "in_kg": [True, True, False, False],
+                         "model_id": ["m"] * 4})
+
+
+def test_kg_agreement_tables_and_verdict():
+    from phenoface.llm import tables
+
+    annotated = {"D": {"HP:0000316"}, "E": {"HP:0000316"}, "F": {"HP:0005280"}}
+    kga = tables.kg_agreement(_grounded(), {"D": "d", "E": "e"}, annotated, seed=0)
+    assert kga["grounding_rate"] == 0.75 and kga["claimed"] == {"D": {"HP:0000316"}, "E": {"HP:0005280"}}
+    assert kga["agree"]["precision"] == 0.5 and kga["agree"]["recall"] == 0.5
+    assert list(kga["hits"]["hit"]) == [1.0, 0.0] and kga["kgp"]["kg_precision"] == 0.5
+    row = kga["per_model"].iloc[0]
+    assert (row["model"], row["claims"], row["grounded"], row["KG precision"]) == ("m", 4, 3, 0.5)
+    table = tables.kg_precision_table(kga["kgp"])
+    assert table.index[0] == "the disease's own HPO annotations" and table.iloc[0, 0].startswith("0.50 [")
+    assert "2 distinct grounded (disease, term) claims over 2 disease(s)" in tables.kg_precision_note(kga, 3)
+    assert "notebook 02's 3" in tables.kg_precision_note(kga, 3)
+    said = tables.verdict("m", 4, kga, 0.5)
+    assert "75% of 4 claimed phrases" in said and "50% agree" in said and "Agreement is poor" not in said
+    empty = tables.kg_agreement(_grounded().iloc[0:0], {"D": "d"}, annotated)
+    assert empty["grounding_rate"] != empty["grounding_rate"] and "n/a (nothing grounded)" in tables.verdict(
+        "m", 0, empty, 0.5) and "Agreement is poor" in tables.verdict("m", 0, empty, 0.5)
+
+
+def test_claims_per_band_and_their_outcomes():
+    from phenoface.llm import tables
+    from phenoface.llm.figures import claims_by_band_figure
+
+    g = _grounded()
+    table = tables.claims_by_band(g, g["hpo_id"].notna(), ["child", "adult"])
+    assert list(table.columns) == ["child", "adult", "KG"] and table.loc[("d", "Hypertelorism"), "KG"] == "annotated"
+    assert table.loc[("d", "Hypertelorism"), "adult"] == "✓"
+    assert table.loc[("e", "Depressed nasal bridge"), "adult"] == ""
+    assert tables.claims_by_band(g, g["hpo_id"].isna() & False, ["child"]) is None
+    counts = tables.band_outcomes(g, ["child", "adult", "infant"])
+    assert counts.loc["child"].tolist() == [1, 1, 1] and counts.loc["adult"].tolist() == [1, 0, 0]
+    assert counts.loc["infant"].sum() == 0 and list(counts.columns) == tables.OUTCOMES
+    assert tables.band_outcomes(g.iloc[0:0], ["child"]).loc["child"].tolist() == [0, 0, 0]
+    fig = claims_by_band_figure(counts, "title")
+    assert fig.axes[0].get_title() == "title" and len(fig.axes[0].patches) == 9
+
+
+def test_negatives_become_concepts_only_when_grounded_absent_and_not_in_the_kg():
+    import pandas as pd
+
+    from phenoface.llm import tables
+
+    neg = pd.DataFrame({"disease_id": ["D"] * 4, "disease_name": ["d"] * 4,
+                        "kind": ["absent", "absent", "absent", "distinguishing"], "phrase": ["a", "b", "c", "e"],
+                        "hpo_id": ["HP:1", "HP:2", None, "HP:3"], "hpo_name": ["one", "two", "", "three"],
+                        "similarity": [0.9, 0.9, 0.2, 0.9], "in_kg": [False, True, False, False]})
+    used = tables.negative_use(neg)
+    assert list(used["use"]) == ["negative concept", "contradicts KG: dropped", "ungrounded", ""]
+    assert "use" not in neg  # the input is left as it was
+    out = tables.hard_negatives(used, {"D": "d", "E": "e"}, {"D": [("X", "x", 0.5)]}, "m")
+    assert out[0]["negative_terms"] == ["HP:1"] and [a["phrase"] for a in out[0]["absent"]] == ["a", "b", "c"]
+    assert out[0]["neighbours"] == [{"disease_id": "X", "disease_name": "x", "jaccard": 0.5}]
+    assert out[1]["absent"] == [] and out[1]["negative_terms"] == [] and out[1]["model_id"] == "m"
+    replies = pd.DataFrame({"status": ["failed", "ok"]})
+    assert tables.negatives_note(out, replies, True).startswith("**1 hard negative term(s)** saved for 2 disease(s); 1")
+    none = tables.hard_negatives(tables.negative_use(neg.iloc[0:0]), {"D": "d"}, {}, "m")
+    assert "no negatives are invented" in tables.negatives_note(none, replies.iloc[0:0], True)
+
+
+def test_grounding_tables_and_figure():
+    from phenoface.llm import tables
+    from phenoface.llm.measure import evaluate_grounding
+    from phenoface.llm.figures import grounding_threshold_figure
+
+    gev = evaluate_grounding("auto")
+    table = tables.grounding_versus_baselines(gev)
+    assert table.index[0] == f"MiniLM, threshold {gev['threshold']:.2f}" and len(table) == 3
+    assert table.iloc[1]["accuracy"] == f"{gev['metrics']['grounding_accuracy_reject_all']:.2f}"
+    assert tables.grounding_note(gev).startswith(f"{gev['metrics']['grounding_phrases_test']} test phrases")
+    wrong = tables.wrong_test_phrases(gev)
+    assert len(wrong) == round((1 - gev["metrics"]["grounding_accuracy"]) * gev["metrics"]["grounding_phrases_test"])
+    fig = grounding_threshold_figure(gev)
+    assert "validation phrases" in fig.axes[0].get_title() and len(fig.axes[0].lines) == 2
+
+
+def test_step_metrics_keys_and_counts(fake, tmp_path):
+    from phenoface.llm import tables
+    from phenoface.llm.elicit import ask
+
+    ep = fake([], default=GOOD)
+    llm = open_llm(ep.url, "fake-model", cache_dir=tmp_path)
+    asked = ask(llm, {"D": "d"}, ["child"], 5, 96, 0, False)
+    outcome = elicitation_outcome(llm, asked.all_replies)
+    grounded = _grounded()
+    kga = tables.kg_agreement(grounded, {"D": "d"}, {"D": {"HP:0000316"}, "E": set()})
+    gev = {"metrics": {"grounding_accuracy": 0.8}}
+    m = tables.step_metrics(llm, asked, outcome, grounded, kga, [{"negative_terms": ["HP:1"]}], {"D": "d"}, ["child"],
+                            gev, 1.5)
+    assert (m["llm_replies"], m["llm_answered_live"], m["llm_answered_cache"], m["llm_cached_replies"]) == (1, 1, 0, 0)
+    assert (m["claims"], m["hard_negatives"], m["diseases_asked"], m["seconds"]) == (4, 1, 1, 1.5)
+    assert m["grounding_accuracy"] == 0.8 and m["kg_precision"] == kga["kgp"]["kg_precision"]
+    assert m["llm_available"] == 1 and m["llm_model"] == "fake-model" and m["llm_tokens_per_s"] > 0
+
+
+def test_show_lists_the_shipped_files(capsys):
+    from phenoface.llm import packaged
+
+    assert packaged.main(["show"]) == 0
+    out = capsys.readouterr().out
+    assert "smoke.json: " in out and "replies, SmolLM2-135M-Instruct" in out
+    assert "applies here" in out or "not used here" in out

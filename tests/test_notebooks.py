@@ -15,7 +15,8 @@ REQUIRED = {
     "02_kg_profiles": {"kg_triples", "kg_entities", "face_triples", "link_mrr", "link_hits10", "baseline_mrr",
                        "baseline_hits10", "nearest_disease_mrr", "link_mrr_ci", "split", "build_seconds"},
     "03_llm_profiles": {"llm_model", "llm_replies", "llm_failures", "grounding_rate", "grounding_accuracy",
-                        "grounding_phrases_test", "kg_precision", "kg_precision_shuffled", "kg_recall", "seconds"},
+                        "grounding_phrases_test", "kg_precision", "kg_precision_shuffled", "kg_recall", "seconds",
+                        "llm_answered_live", "llm_answered_cache"},
     "04_image_profiles": {"image_profile_precision_at_k", "image_profile_precision_at_k_oracle",
                           "image_profile_instrument", "severity_order_accuracy_same_age", "term_intensity_spearman_min",
                           "term_intensity_pearson_min", "age_mae", "kg_profile_precision_at_k",
@@ -172,6 +173,29 @@ def test_notebooks_05_and_06_run_the_sd_path(smoke_run, tmp_path):
     assert card["base"] == "stable-diffusion" and card["params"]["SD_MODEL_PATH"] == str(sd)
     assert read_metrics("05_train_conditioned_diffusion", reports / "metrics")["checkpoint_source"] == "trained"
     assert read_metrics("06_generate", reports / "metrics")["images_generated"] > 0
+
+
+def test_reports_show_their_own_parameters_and_no_environment_warnings(smoke_run):
+    """Each rendered report's injected-parameters cell holds only what the notebook declares, and the warnings
+    every kernel prints about its surroundings (tqdm without ipywidgets, torch on a read-only array, MediaPipe's
+    and Lightning's start-up lines) never reach the HTML."""
+    import re
+
+    import nbformat
+
+    from phenoface.params import PARAMS
+
+    noise = ("IProgress not found", "The given NumPy array is not writable", "XNNPACK delegate", "pin_memory",
+             "litlogger", "absl::InitializeLog")
+    stderr = re.compile(r'data-mime-type="application/vnd.jupyter.stderr"[^>]*>(.*?)</div>', re.S)
+    for stem in NOTEBOOKS:
+        executed = nbformat.read(smoke_run["reports"] / f"{stem}.ipynb", as_version=4)
+        injected = next(c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", []))
+        declared = {p.name for p in PARAMS if stem[:2] in p.notebooks}
+        assert set(re.findall(r"^([A-Z][A-Z_0-9]*) = ", injected.source, re.M)) <= declared, stem
+        html = (smoke_run["reports"] / f"{stem}.html").read_text(encoding="utf-8")
+        shown = " ".join(stderr.findall(html))
+        assert not [n for n in noise if n in shown], (stem, shown[:500])
 
 
 def test_a_failing_llm_endpoint_degrades_03_and_the_run_goes_on(smoke_run, tmp_path):

@@ -144,3 +144,27 @@ def test_kg_profile_with_embedding_completes():
     assert len(completion) == 1 and completion[0] in {"HP:0012368", "HP:0000154"}
     assert p.terms()[completion[0]] <= 0.25  # weak source, shrunk by its fusion weight
     assert "TransE" in p.version and p.disease_name == "Toy 5"
+
+
+def test_llm_evidence_joins_asked_profiles_and_others_say_why():
+    from phenoface.profiles import DEFAULT_WEIGHTS
+    from phenoface.profiles.llm_evidence import llm_weight_change, with_llm_evidence
+
+    def kg(d):
+        annotation = {"all": {"kg_frequency": {"HP:0000316": Evidence("kg_frequency", 0.9)}}}
+        return Profile.from_evidence(d, d.lower(), annotation, "1")
+
+    profiles = [kg("A"), kg("B"), kg("C")]
+    evidence = {"A": {"child": {"HP:0005280": 0.895}, "all": {"HP:0005280": 0.895, "HP:0000316": 0.545}}}
+    out = with_llm_evidence(profiles, evidence, {"A": "a", "B": "b"}, "m@1", "detail")
+    assert out[0].version == "1+llm-m@1" and out[0].terms("child")["HP:0005280"] == pytest.approx(
+        0.895 * DEFAULT_WEIGHTS["llm"])
+    assert out[1].notes[-1] == "LLM evidence absent: no usable reply" and out[1].bands == profiles[1].bands
+    assert out[2].notes[-1] == "LLM not asked about this disease"
+    failed = with_llm_evidence(profiles, {}, {"A": "a"}, "m", "d", "The LLM endpoint x could not be reached.\nmore")
+    assert failed[0].notes[-1] == "LLM evidence absent: The LLM endpoint x could not be reached."
+    first, change = llm_weight_change(profiles, out, evidence)
+    assert first.disease_id == "A" and set(change["hpo_id"]) == {"HP:0000316", "HP:0005280"}
+    row = change.set_index("hpo_id").loc["HP:0005280"]
+    assert row["KG weight"] == 0.0 and row["llm value"] == 0.895
+    assert llm_weight_change(profiles, failed, {})[0].disease_id == "A"  # none gained evidence: the first profile

@@ -12,7 +12,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from phenoface import runner
+from phenoface import publish, runner
 from phenoface.report import record_status
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,6 +76,53 @@ def test_runs_in_order_then_skips_unchanged(project, monkeypatch, capsys):
     assert "01_b: running" in capsys.readouterr().out
     runner.run("smoke", reports=reports, notebook_dir=project / "notebooks", only=["01"], force=False)
     assert "01_b: inputs, parameters and artifacts unchanged, skipped" in capsys.readouterr().out
+
+
+def test_a_report_shows_only_its_own_parameters_and_no_warning_boxes(project):
+    """papermill gets only the parameters the notebook declares (its injected cell and HTML list those, not the
+    whole profile), and the environment warnings every kernel would print (tqdm without ipywidgets, torch on a
+    read-only array) and text progress bars stay out of the report."""
+    import nbformat
+
+    nbs, reports = project / "notebooks", project / "reports"
+    for old in nbs.glob("*.ipynb"):
+        old.unlink()
+    _notebook(nbs / "00_a.ipynb", "PROFILE = 'quick'\nSEED = 1  # seed\nDATA_DIR: str = 'x'",
+              "import numpy as np\nimport torch\nfrom tqdm.auto import tqdm\n"
+              "a = np.zeros(3)\na.flags.writeable = False\nt = torch.from_numpy(a)\n"
+              "total = sum(tqdm(range(3), desc='counting'))\nprint('total', total)")
+    log = runner.run("smoke", reports=reports, notebook_dir=nbs, overrides={"COHORT_N": 64, "SEED": 5})
+    assert log["steps"]["00_a"]["status"] == "ok", log["steps"]["00_a"].get("error")
+    executed = nbformat.read(reports / "00_a.ipynb", as_version=4)
+    injected = next(c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", []))
+    assert set(runner._ASSIGNED.findall(injected.source)) == {"PROFILE", "SEED", "DATA_DIR"}
+    assert "SEED = 5" in injected.source and "COHORT_N" not in injected.source
+    assert set(executed.metadata["papermill"]["parameters"]) == {"PROFILE", "SEED", "DATA_DIR"}
+    streams = [o for c in executed.cells for o in c.get("outputs", []) if o.get("output_type") == "stream"]
+    assert [o["text"] for o in streams] == ["total 3\n"], streams
+    html = (reports / "00_a.html").read_text()
+    assert 'data-mime-type="application/vnd.jupyter.stderr"' not in html and "Warning" not in html
+    assert "LLM_BASE_URL" not in html and "COHORT_N" not in html
+
+
+def test_environment_lines_leave_the_report_and_everything_else_stays():
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("x")
+    cell.outputs = [
+        nbformat.v4.new_output("stream", name="stderr", text="INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n"
+                               "W0000 00:00:1796676827.747690    2996 landmark_projection_calculator.cc:186] Using\n"),
+        nbformat.v4.new_output("stream", name="stderr", text="GPU available: False, used: False\nreal trouble\n"),
+        nbformat.v4.new_output("stream", name="stderr", text="The config attributes {'thresholding': False} were passed "
+                               "to DDIMInverseScheduler, but are not expected and will be ignored. Please verify\n"),
+        nbformat.v4.new_output("stream", name="stdout", text="GPU available: False, used: False\n"),
+        nbformat.v4.new_output("stream", name="stderr", text="RuntimeWarning: invalid value encountered in divide\n")]
+    nb.cells = [cell]
+    kept = publish.without_environment_lines(nb).cells[0].outputs
+    assert [(o["name"], o["text"]) for o in kept] == [
+        ("stderr", "real trouble\n"), ("stdout", "GPU available: False, used: False\n"),
+        ("stderr", "RuntimeWarning: invalid value encountered in divide\n")]
 
 
 def test_rewritten_artifact_or_unfinished_step_reruns(project, capsys):

@@ -147,6 +147,8 @@ PARAMS: tuple[Param, ...] = (
        low=0, high=1, auto=True),
     _p("LLM_TIMEOUT", "float", "seconds per request before the endpoint counts as unreachable", ("03",), low=1, high=3600),
     _p("LLM_BUDGET_S", "float", "stop asking after this many seconds (0 = no limit)", ("03",), low=0),
+    _p("LLM_CACHE", "choice", "packaged: the embedded model's shipped replies answer the prompts they hold "
+       "(same model file, server, settings); none: every prompt live", ("03",), choices=("packaged", "none")),
     _p("REGRESSOR_EPOCHS", "int", "landmark regressor epochs", ("04", "07"), low=1, high=10_000),
     _p("REGRESSOR_WIDTH", "int", "landmark regressor channel width", ("04", "07"), low=2, high=512),
     _p("BACKEND_CHECK_N", "int", "renders at 256 px for the MediaPipe / dlib comparison", ("04",), low=4, high=100_000),

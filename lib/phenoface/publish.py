@@ -38,12 +38,44 @@ def scrub_secrets(text: str) -> str:
     return text
 
 
+# Lines libraries print on stderr about their surroundings (C++ and logging set-up, no accelerator, an optional
+# add-on, a training run stopping where it was told to): the executed notebook keeps them, the HTML report not.
+ENVIRONMENT_LINES = re.compile("|".join([
+    r"INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.$",
+    r"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR$",
+    r"W0000 [\d:.]+\s+\d+ (inference_feedback_manager|landmark_projection_calculator)\.cc:\d+\] ",  # MediaPipe
+    r"(GPU|TPU|HPU) available: \w+, (used|using)",
+    r"💡 Tip: For seamless cloud logging and experiment tracking, try installing \[litlogger\]",
+    r"`Trainer\.fit` stopped: `max_steps=\d+` reached\.$",
+    r"WARNING:pykeen\.utils:Using automatic batch size on device\.type='cpu'",
+    r"WARNING:torch_max_mem\.api:Encountered tensors on device_types=\{'cpu'\}",
+    r"INFO:pykeen\.evaluation\.evaluator:Evaluation took [\d.]+s seconds$",
+    # diffusers, building the inverse DDIM scheduler from the sampler's config (keys only the sampler uses)
+    r"The config attributes \{.*\} were passed to DDIMInverseScheduler, but are not expected and will be ignored\.",
+]))
+
+def without_environment_lines(nb):
+    """``nb`` with the :data:`ENVIRONMENT_LINES` taken out of its stderr outputs (an output left empty goes)."""
+    for cell in nb.cells:
+        kept = []
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream" and out.get("name") == "stderr":
+                out["text"] = "".join(line for line in out["text"].splitlines(keepends=True)
+                                      if not ENVIRONMENT_LINES.match(line.rstrip("\n")))
+                if not out["text"].strip():
+                    continue
+            kept.append(out)
+        if cell.cell_type == "code":
+            cell.outputs = kept
+    return nb
+
+
 def render_html(executed: Path, target: Path) -> None:
     """The executed notebook as one HTML page (nbconvert, imported here: seconds to load)."""
     import nbformat
     from nbconvert import HTMLExporter
 
-    nb = nbformat.read(executed, as_version=4)
+    nb = without_environment_lines(nbformat.read(executed, as_version=4))
     body, _ = HTMLExporter().from_notebook_node(nb)
     with atomic_path(target) as tmp:
         tmp.write_text(scrub_secrets(body), encoding="utf-8")

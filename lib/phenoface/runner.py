@@ -24,6 +24,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Iterator
@@ -191,18 +192,57 @@ def _slides(executed: Path, target: Path) -> dict:
     return {"slides": target.name}
 
 
+_ASSIGNED = re.compile(r"^([A-Za-z_][A-Za-z_0-9]*)\s*(?::[^=\n]*)?=(?!=)", re.M)
+# Warnings about the kernel's surroundings, not about the results, that would otherwise open every report in a
+# warning box: tqdm's notebook bars need ipywidgets (absent), torch warns on wrapping a read-only array it only
+# reads, pykeen's data loader asks for pinned memory on a machine with no accelerator.
+KERNEL_WARNINGS = ("ignore:IProgress not found:Warning",
+                   "ignore:The given NumPy array is not writable:UserWarning",
+                   "ignore:'pin_memory' argument is set as true but no accelerator is found:UserWarning",
+                   # Lightning: a rerun reuses its checkpoint folder; small smoke runs log less often than the
+                   # default interval; the frozen autoencoder is in eval mode on purpose; its own deprecated call.
+                   "ignore:Checkpoint directory:UserWarning:lightning.pytorch.callbacks.model_checkpoint",
+                   "ignore:The number of training batches:UserWarning:lightning.pytorch.loops.fit_loop",
+                   "ignore:Found:UserWarning:lightning.pytorch.loops.fit_loop",
+                   "ignore:`isinstance(treespec:Warning")  # PYTHONWARNINGS splits at commas: the text up to one
+
+
+def declared_parameters(nb_path: Path) -> set[str] | None:
+    """The names the notebook's ``parameters`` cell assigns (None: it has no such cell)."""
+    nb = json.loads(Path(nb_path).read_text(encoding="utf-8"))
+    for cell in nb.get("cells", []):
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            return set(_ASSIGNED.findall("".join(cell.get("source", ""))))
+    return None
+
+
+def kernel_env() -> dict[str, str]:
+    """The environment papermill and the kernel run in."""
+    # A non-inline MPLBACKEND (e.g. Agg from a test runner) would stop figures reaching the notebook.
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    env["PYTHONWARNINGS"] = ",".join(w for w in (env.get("PYTHONWARNINGS", ""), *KERNEL_WARNINGS) if w)
+    # Text progress bars (no ipywidgets in the kernel) would fill the reports with stderr frames; papermill's own
+    # bar goes to the pipe below, and the runner prints each step's progress.
+    env.setdefault("TQDM_DISABLE", "1")
+    return env
+
+
 def execute(nb_path: Path, out_path: Path, params_file: Path, timeout: int, overrides: dict | None = None) -> None:
-    """papermill -k python3 with the profile's parameter file and an execution timeout. A kill of this
-    process (SIGTERM, Ctrl-C) stops papermill and its kernel and leaves no partial notebook behind."""
-    with atomic_path(out_path) as tmp:
+    """papermill -k python3 with the profile's parameters that the notebook declares (its parameters cell shows
+    only those) and an execution timeout. A kill of this process (SIGTERM, Ctrl-C) stops papermill and its
+    kernel and leaves no partial notebook behind."""
+    declared = declared_parameters(nb_path)
+    own = {k: v for k, v in read_profile(params_file).items() if declared is None or k in declared}
+    with atomic_path(out_path) as tmp, tempfile.TemporaryDirectory(prefix="phenoface-params-") as folder:
+        own_file = Path(folder) / params_file.name
+        own_file.write_text(yaml.safe_dump(own, sort_keys=False, allow_unicode=True), encoding="utf-8")
         cmd = [sys.executable, "-m", "papermill", str(nb_path), str(tmp), "-k", "python3",
-               "-f", str(params_file), "--execution-timeout", str(timeout), "--cwd", str(nb_path.parent),
+               "-f", str(own_file), "--execution-timeout", str(timeout), "--cwd", str(nb_path.parent),
                "--progress-bar"]
         for name, value in (overrides or {}).items():
-            cmd += ["-p", name, str(value)]
-        # A non-inline MPLBACKEND (e.g. Agg from a test runner) would stop figures reaching the notebook.
-        env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
-        proc = subprocess.Popen(cmd, text=True, stderr=subprocess.PIPE, env=env, start_new_session=True)
+            if declared is None or name in declared:
+                cmd += ["-p", name, str(value)]
+        proc = subprocess.Popen(cmd, text=True, stderr=subprocess.PIPE, env=kernel_env(), start_new_session=True)
         try:
             _, stderr = proc.communicate()
         except BaseException:

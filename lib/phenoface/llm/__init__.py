@@ -6,16 +6,20 @@
     >>> ground(["wide-set eyes", "a flat nasal bridge"])   # [(phrase, HPO id or None, similarity)]
     >>> from phenoface.llm.measure import evaluate_grounding   # threshold chosen on validation, test scored
 
+``open_llm(..., packaged="packaged")`` also reads the embedded model's replies shipped with the package for the
+offline profiles (:mod:`.shipped`, made by ``python -m phenoface.llm.packaged build --profile quick``).
+
 ``llm`` imports ``hpo``/``kg`` (upstream) and never ``profiles``: the notebook turns grounded claims
 into ``Profile.with_evidence("llm", ...)``.
 """
 
 from .cache import ReplyCache, cache_key
 from .client import EMBEDDED, ENV_HELP, LLM, LLMUnavailable, Reply, open_llm
-from .ground import DEFAULT_THRESHOLD, agreement, ground, related, term_index
+from .ground import DEFAULT_THRESHOLD, agreement, ground
 from .parse import Parsed, parse_features, parse_negatives
 from .prompts import TYPICAL, feature_messages, negative_messages, retry_messages
 from .server import EmbeddedServer, ServerError, convert_gguf, gguf_model_id
+from .terms import related, term_index
 
 __all__ = ["ground", "agreement", "related", "term_index", "DEFAULT_THRESHOLD", "open_llm", "LLM", "LLMUnavailable",
            "Reply", "EMBEDDED", "ENV_HELP", "ReplyCache", "cache_key", "EmbeddedServer", "ServerError", "convert_gguf",

@@ -1,6 +1,10 @@
 """One way to talk to any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, llama.cpp server, or the
 embedded SmolLM2), through the ``openai`` client, with the reply cache in front.
 
+Where a reply comes from, first match wins: this run's reply cache (``cache_dir``), the shipped reply cache
+of the embedded model (:mod:`phenoface.llm.shipped`, only for the exact model, server and settings that
+made it), the endpoint itself ("live").
+
 Where the endpoint comes from, first match wins:
   ``base_url`` argument (notebook parameter ``LLM_BASE_URL``; ``"embedded"`` = the packaged SmolLM2)
   -> environment ``OPENAI_BASE_URL`` -> the embedded server.
@@ -22,9 +26,8 @@ from typing import Any
 from urllib.parse import urlparse
 
 from .cache import ReplyCache, cache_key
-from .server import EMBEDDED_MODEL, EmbeddedServer, ServerError, gguf_model_id
-
-EMBEDDED = "embedded"
+from .server import EMBEDDED, EMBEDDED_MODEL, EmbeddedServer, ServerError, gguf_model_id
+from .shipped import shipped_replies
 ENV_HELP = ("Set OPENAI_BASE_URL (and OPENAI_API_KEY if the server needs one) and OPENAI_MODEL, or the notebook "
             "parameters LLM_BASE_URL / LLM_MODEL; LLM_BASE_URL=embedded starts the packaged SmolLM2 locally.")
 
@@ -53,6 +56,7 @@ class Reply:
     completion_tokens: int | None = None
     prompt_tokens: int | None = None
     problem: str = ""  # a bad reply: a chat completion whose content cannot be used (no choices, empty content)
+    source: str = "live"  # live | cache (this run's reply cache) | packaged (the shipped reply cache)
 
 
 _STATUS_NAMES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 408: "Request Timeout",
@@ -129,8 +133,10 @@ class LLM:
     server: EmbeddedServer | None = None
     kind: str = "remote"
     max_retries: int = 2
+    packaged: Any = None  # the shipped replies (``shipped.ShippedReplies``), read after ``cache``; None: not read
     calls: int = 0  # chat completions received (good or bad replies)
     cache_hits: int = 0
+    packaged_hits: int = 0
     requests: int = 0  # requests sent to the endpoint (each may be several HTTP attempts)
     http_attempts: int = 0  # HTTP requests, the openai client's retries included
     failures: Counter = field(default_factory=Counter)  # reason -> requests that ended in LLMUnavailable
@@ -150,10 +156,12 @@ class LLM:
         return {"temperature": self.temperature, "seed": self.seed, "max_tokens": int(max_tokens)}
 
     def counts(self) -> dict:
-        """What happened so far: requests sent, HTTP attempts (retries included), replies, cache hits,
-        failed requests by reason, bad replies by problem, and the error that made the endpoint unavailable."""
+        """What happened so far: requests sent, HTTP attempts (retries included), replies, cache hits (this run's
+        cache; the shipped replies), failed requests by reason, bad replies by problem, and the error that made
+        the endpoint unavailable."""
         return {"requests": self.requests, "http_attempts": self.http_attempts, "replies": self.calls,
-                "cache_hits": self.cache_hits, "failed_requests": sum(self.failures.values()),
+                "cache_hits": self.cache_hits, "packaged_hits": self.packaged_hits,
+                "failed_requests": sum(self.failures.values()),
                 "failures": dict(self.failures), "bad_replies": sum(self.bad_replies.values()),
                 "bad_reply_problems": dict(self.bad_replies), "unavailable": self.error}
 
@@ -267,7 +275,14 @@ class LLM:
                 self.cache_hits += 1
                 # an entry an older version stored unscrubbed is scrubbed on the way out too
                 return Reply(scrub(hit["reply"]), hit.get("model_id", self.model_id), True, 0.0,
-                             hit.get("finish_reason", ""), hit.get("completion_tokens"), hit.get("prompt_tokens"))
+                             hit.get("finish_reason", ""), hit.get("completion_tokens"), hit.get("prompt_tokens"),
+                             source="cache")
+        if self.packaged is not None:
+            hit = self.packaged.get(key)
+            if hit is not None:
+                self.packaged_hits += 1
+                return Reply(scrub(hit["reply"]), self.model_id, True, 0.0, hit.get("finish_reason", ""),
+                             hit.get("completion_tokens"), hit.get("prompt_tokens"), source="packaged")
         if self.error:  # the endpoint already failed in this run: do not ask again
             raise LLMUnavailable(f"Not asked: {self.error.splitlines()[0]}", "not asked", asked=False)
         client = self._ensure_client()
@@ -316,10 +331,16 @@ class LLM:
 
 
 def open_llm(base_url: str = "", model: str = "", cache_dir: str | os.PathLike | None = None, seed: int = 0,
-             timeout: float = 120.0, startup_timeout: float = 240.0, max_retries: int = 2) -> LLM:
+             timeout: float = 120.0, startup_timeout: float = 240.0, max_retries: int = 2,
+             packaged: str = "none") -> LLM:
     """The LLM to use: ``base_url`` / ``model`` (parameters) or OPENAI_BASE_URL / OPENAI_MODEL, else the
     embedded SmolLM2. Nothing is contacted yet. ``max_retries``: how often the openai client retries a
-    request answered with HTTP 429 / 5xx (or a dropped connection), with exponential backoff from 0.5 s."""
+    request answered with HTTP 429 / 5xx (or a dropped connection), with exponential backoff from 0.5 s.
+    ``packaged="packaged"`` (notebook parameter ``LLM_CACHE``) lets the embedded model's shipped replies answer
+    the prompts they hold, when model file, server and settings are those that made them; "none" reads none."""
+    if packaged not in ("packaged", "none"):
+        raise ValueError(f"LLM_CACHE={packaged!r}: use \"packaged\" (the shipped replies of the embedded model) "
+                         "or \"none\" (every prompt the run's own cache lacks is asked live)")
     cache = ReplyCache(cache_dir) if cache_dir else None
     url = (base_url or "").strip() or os.environ.get("OPENAI_BASE_URL", "").strip() or EMBEDDED
     if url == EMBEDDED:
@@ -332,7 +353,10 @@ def open_llm(base_url: str = "", model: str = "", cache_dir: str | os.PathLike |
             model_id = gguf_model_id()
         except ServerError:  # the packaged model is missing: server.start() fails, as an LLMUnavailable
             model_id = EMBEDDED_MODEL
-        return LLM("", "", model_id, cache, seed, 0.0, timeout, server, EMBEDDED, max_retries)
+        llm = LLM("", "", model_id, cache, seed, 0.0, timeout, server, EMBEDDED, max_retries)
+        if packaged == "packaged":
+            llm.packaged = shipped_replies(llm)
+        return llm
     name = (model or "").strip() or os.environ.get("OPENAI_MODEL", "").strip()
     if not name:
         raise ValueError(f"An LLM endpoint ({url}) needs a model name. {ENV_HELP}")

@@ -11,13 +11,16 @@ went (``ok`` / ``degraded``, the reasons, and what failed how often) for the not
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from typing import Callable
 
 import pandas as pd
 
 from .. import hpo
+from ..ages import AGE_BANDS
 from .client import LLM, LLMUnavailable
 from .ground import DEFAULT_THRESHOLD, ground, matched_text
+from .terms import related
 from .parse import Parsed, parse_features, parse_negatives
 from .prompts import TYPICAL, feature_messages, negative_messages, retry_messages
 
@@ -27,7 +30,8 @@ BUDGET_SPENT = "time budget spent"
 # Every reply table has every column, whatever happened: a run where every request failed has no reply, no
 # model, no timing, and the notebook must still be able to count and time what it got.
 REPLY_COLUMNS = ["kind", "disease_id", "disease_name", "band", "attempt", "status", "problem", "items", "error",
-                 "reply", "model_id", "cached", "seconds", "finish_reason", "completion_tokens", "prompt", "bad_reply"]
+                 "reply", "model_id", "cached", "source", "seconds", "finish_reason", "completion_tokens", "prompt",
+                 "bad_reply"]
 
 
 def _reply_frame(rows: list[dict]) -> pd.DataFrame:
@@ -67,7 +71,8 @@ def _ask(llm: LLM, messages: list[dict], parse: Callable[[str], Parsed], retries
         parsed = Parsed("malformed", problem=reply.problem) if reply.problem else parse(reply.text)
         rows.append({**row, "attempt": attempt, "status": parsed.status, "problem": parsed.problem,
                      "items": len(parsed.items), "reply": reply.text, "model_id": reply.model_id,
-                     "cached": reply.cached, "seconds": reply.seconds, "finish_reason": reply.finish_reason,
+                     "cached": reply.cached, "source": reply.source, "seconds": reply.seconds,
+                     "finish_reason": reply.finish_reason,
                      "completion_tokens": reply.completion_tokens, "prompt": msgs[-1]["content"],
                      "bad_reply": bool(reply.problem)})
         if parsed.status != "malformed":
@@ -104,6 +109,64 @@ def elicit_features(llm: LLM, diseases: dict[str, str], bands, n_features: int =
                                "reply_status": parsed.status, "model_id": rows[-1]["model_id"]})
     cols = ["disease_id", "disease_name", "band", "phrase", "typical", "band_given", "reply_status", "model_id"]
     return _reply_frame(replies), pd.DataFrame(claims, columns=cols)
+
+
+def asked_diseases(profiles, n: int = 0) -> dict[str, str]:
+    """Disease id -> name of the first ``n`` profiles (0: all), in their order; ``profiles`` are Profile objects
+    or their JSON dicts (notebook 02's ``kg_profiles.json``)."""
+    def pair(p):
+        return (p["disease_id"], p["disease_name"]) if isinstance(p, dict) else (p.disease_id, p.disease_name)
+
+    chosen = list(profiles) if int(n) <= 0 else list(profiles)[: int(n)]
+    return dict(pair(p) for p in chosen)
+
+
+def parse_bands(text: str) -> list[str]:
+    """The age bands of ``LLM_BANDS`` ("child,adult"); an unknown or missing band is an error naming the allowed."""
+    bands = [b.strip() for b in str(text).split(",") if b.strip()]
+    unknown = [b for b in bands if b not in AGE_BANDS]
+    if unknown or not bands:
+        raise ValueError(f"LLM_BANDS has unknown bands {unknown}; use some of {', '.join(AGE_BANDS)}")
+    return bands
+
+
+@dataclass
+class Asked:
+    """What one round of asking produced: feature replies and claims, negative-mining replies and items, each
+    disease's KG neighbours, the seconds it took and the embedded server's start-up seconds (NaN: none)."""
+    replies: pd.DataFrame
+    claims: pd.DataFrame
+    neg_replies: pd.DataFrame
+    neg_items: pd.DataFrame
+    neighbours: dict = field(default_factory=dict)
+    seconds: float = 0.0
+    server_start: float = float("nan")
+
+    @property
+    def all_replies(self) -> pd.DataFrame:
+        return pd.concat([self.replies, self.neg_replies], ignore_index=True)
+
+
+def ask(llm: LLM, diseases: dict[str, str], bands, n_features: int, max_tokens: int, retries: int,
+        negatives: bool = True, n_neighbours: int = 3, annotations: dict[str, set[str]] | None = None,
+        budget_s: float = 0.0) -> Asked:
+    """Notebook 03's asking: features per disease and band, then (``negatives``) negative mining against each
+    disease's ``n_neighbours`` nearest KG diseases with half as many features; stops asking after ``budget_s``
+    seconds (0: no limit). The server (if any) stops on return. The shipped reply cache is built by this too."""
+    deadline = time.monotonic() + budget_s if budget_s > 0 else None
+    annotations = facial_annotations() if annotations is None else annotations
+    neighbours = {d: nearest_diseases(d, n_neighbours, annotations) for d in diseases} if negatives else {}
+    neg_replies, neg_items = pd.DataFrame(), pd.DataFrame(columns=["disease_id", "disease_name", "kind", "phrase"])
+    server_start = float("nan")
+    t0 = time.perf_counter()
+    with llm:  # a failing endpoint ends the asking inside these calls; what came before is kept
+        replies, claims = elicit_features(llm, diseases, bands, n_features, max_tokens, retries, deadline)
+        if negatives:
+            neg_replies, neg_items = mine_negatives(llm, diseases, neighbours, max(1, n_features // 2), max_tokens,
+                                                    retries, deadline)
+        if llm.server is not None and llm.server.startup_seconds:
+            server_start = llm.server.startup_seconds
+    return Asked(replies, claims, neg_replies, neg_items, neighbours, time.perf_counter() - t0, server_start)
 
 
 def facial_annotations() -> dict[str, set[str]]:
@@ -172,8 +235,6 @@ def ground_table(table: pd.DataFrame, annotated: dict[str, set[str]], threshold:
                  ) -> pd.DataFrame:
     """``table`` (with disease_id, phrase) plus hpo_id, hpo_name, similarity, nearest HPO text and
     whether the grounded term matches an annotation of that disease (``in_kg``)."""
-    from .ground import related
-
     out = table.copy()
     if out.empty:
         for c in ("hpo_id", "hpo_name", "similarity", "nearest_hpo_text", "in_kg"):
@@ -225,7 +286,9 @@ def elicitation_outcome(llm: LLM, replies: pd.DataFrame) -> dict:
     even ones a retry made good: a rerun may well go better, and such replies are never cached. Replies whose
     *content* did not parse (the model's own answer, cached and deterministic at temperature 0) and prompts
     skipped because the time budget was spent are counted and shown but do not degrade the step: a rerun
-    would read the same answers, so rerunning by itself would only cost time."""
+    would read the same answers, so rerunning by itself would only cost time. ``llm_answered_live`` counts the
+    replies the endpoint sent, ``llm_answered_cache`` those read from a cache (this run's or the shipped one),
+    ``llm_answered_packaged`` those of the shipped cache alone."""
     c = llm.counts()
     cols = {"status": "", "problem": "", "kind": "", "disease_id": "", "band": "", "bad_reply": False}
     r = replies.reindex(columns=list(dict.fromkeys([*replies.columns, *cols]))) if len(replies) else \
@@ -241,7 +304,8 @@ def elicitation_outcome(llm: LLM, replies: pd.DataFrame) -> dict:
     unusable = status.isin(["malformed", "failed"]) & ~bad_reply  # content that did not parse
     rows = [("prompts", prompts), ("requests sent to the endpoint", c["requests"]),
             ("HTTP attempts (the client's retries included)", c["http_attempts"]),
-            ("replies received", c["replies"]), ("replies read from the cache", c["cache_hits"])]
+            ("replies received", c["replies"]), ("replies read from this run's cache", c["cache_hits"]),
+            ("replies read from the shipped cache", c["packaged_hits"])]
     rows += [(f"failed requests: {reason}", n) for reason, n in sorted(c["failures"].items())]
     rows += [(f"bad replies from the endpoint: {p}", n) for p, n in sorted(c["bad_reply_problems"].items())]
     rows += [(f"unusable reply content: {p}", int(n)) for p, n in problem[unusable].value_counts().sort_index().items()]
@@ -265,6 +329,8 @@ def elicitation_outcome(llm: LLM, replies: pd.DataFrame) -> dict:
               "llm_failed_requests": c["failed_requests"], "llm_bad_replies": c["bad_replies"],
               "llm_unusable_replies": int(unusable.sum()), "llm_prompts_failed": int(failed.sum()),
               "llm_prompts_not_asked": int(not_asked.sum()), "llm_prompts_over_budget": int(budget.sum()),
-              "llm_unavailable_reason": next(iter(c["failures"]), "") if c["unavailable"] else ""}
+              "llm_unavailable_reason": next(iter(c["failures"]), "") if c["unavailable"] else "",
+              "llm_answered_live": c["replies"], "llm_answered_cache": c["cache_hits"] + c["packaged_hits"],
+              "llm_answered_packaged": c["packaged_hits"]}
     return {"status": "degraded" if reasons else "ok", "reasons": reasons, "table": table, "counts": counts,
             "error": c["unavailable"]}

@@ -25,7 +25,7 @@ import pandas as pd
 
 from .. import hpo
 from ..stats import bootstrap_ci, bootstrap_stat_ci
-from .ground import related, term_index
+from .terms import related, term_index
 
 PHRASES = Path(__file__).resolve().parents[1] / "assets" / "grounding_phrases.csv"
 SPLITS = ("validation", "test")

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from ..hpo import cache_dir
 
+EMBEDDED = "embedded"  # the LLM_BASE_URL value (and LLM.kind) of this server
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 EMBEDDED_MODEL = "SmolLM2-135M-Instruct"
 
