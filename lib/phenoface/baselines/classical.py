@@ -17,12 +17,15 @@ import functools
 
 import numpy as np
 
+from .. import hpo
+from ..cohort import render_face
 from ..cohort.terms import TERM_IDS
+from ..datasets.landmarks import align_face
+from ..sampling import decode, generate
 
 
 def aligned_mean(images: np.ndarray, landmarks: np.ndarray, size: int | None = None) -> np.ndarray:
     """uint8 (size, size, 3): the mean of ``images`` after aligning each on its ``landmarks`` (N, 68, 2)."""
-    from ..datasets.landmarks import align_face
 
     if len(images) == 0:
         raise ValueError("aligned_mean: no faces")
@@ -36,7 +39,6 @@ def aligned_mean(images: np.ndarray, landmarks: np.ndarray, size: int | None = N
 def latent_mean(model, disease: str, n: int = 64, seed: int = 0, steps: int = 20, guidance: float = 3.0,
                 **kw) -> np.ndarray:
     """uint8 (S, S, 3): ``n`` latents of ``disease`` drawn by ``model``, averaged, decoded."""
-    from ..sampling import decode, generate
 
     lat = generate(model, disease=disease, n=n, seed=seed, steps=steps, guidance=guidance, return_latents=True, **kw)
     return decode(model, lat.mean(0, keepdim=True))[0]
@@ -45,7 +47,6 @@ def latent_mean(model, disease: str, n: int = 64, seed: int = 0, steps: int = 20
 @functools.lru_cache(maxsize=4)
 def term_displacements(size: int = 64, identities: int = 8, seed: int = 0) -> dict:
     """{term: (68, 2) mean landmark displacement in pixels at intensity 1} (neutral pose, random people)."""
-    from ..cohort import render_face
 
     rng = np.random.default_rng([seed, 909])
     people = [(int(rng.integers(0, 2 ** 31 - 1)), str(rng.choice(["F", "M"])), float(rng.uniform(3, 40)))
@@ -60,7 +61,6 @@ def term_displacements(size: int = 64, identities: int = 8, seed: int = 0) -> di
 def hpo_profile(disease: str, terms=TERM_IDS) -> dict[str, float]:
     """The disease's HPO annotation over the renderable terms, weighted by the annotated frequency (1 when none
     is given): public knowledge, available before any notebook has run."""
-    from .. import hpo
 
     ann = hpo.annotations()
     rows = ann[(ann["disease_id"] == disease) & ann["hpo_id"].isin(list(terms))]

@@ -15,6 +15,9 @@ import numpy as np
 import pandas as pd
 
 from ..cohort.terms import TERMS
+from ..datasets.landmarks import detect_landmarks, dlib_distance
+from ..phenotypes import measure_images
+from ..stats import bootstrap_ci, pearson
 from .classical import aligned_mean, hpo_profile, latent_mean, warp_face
 
 SEVERITIES = (0.5, 1.0)
@@ -64,7 +67,6 @@ class Warps:
 def warp_photos(images, diseases, displacements: dict, severities=SEVERITIES) -> Warps:
     """Every photo with a face (dlib landmarks) warped by each disease's HPO profile (its terms that have a
     displacement, :func:`.classical.hpo_profile`) at each severity (:func:`.classical.warp_face`)."""
-    from ..datasets.landmarks import detect_landmarks
 
     out = Warps()
     for i, img in enumerate(images):
@@ -109,9 +111,6 @@ def warp_check(warps: Warps, displacements: dict, instrument, names: dict | None
     """Measure every photo before and after its warp with ``instrument`` (from pixels); compare the change with
     the applied profile over the terms a warp can draw (largest displacement above :data:`GEOMETRIC` px), and the
     identity kept (dlib descriptor distance; the same person is below 0.6)."""
-    from ..datasets.landmarks import dlib_distance
-    from ..phenotypes import measure_images
-    from ..stats import bootstrap_ci, pearson
 
     names = names or {}
     before, after = np.stack(warps.before), np.stack(warps.after)

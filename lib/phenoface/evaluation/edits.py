@@ -21,6 +21,7 @@ import functools
 import numpy as np
 import pandas as pd
 
+from ..cohort import render_face, true_frequencies
 from ..cohort.terms import TERM_IDS
 from ..stats import pearson
 
@@ -29,7 +30,6 @@ from ..stats import pearson
 def untouched_mask(size: int = 64, identities: int = 8, seed: int = 0, tolerance: float = 2.0) -> np.ndarray:
     """(size, size) bool: pixels that no renderable term changes by more than ``tolerance`` grey levels on
     average, found by rendering people without and with every term at full intensity (one at a time)."""
-    from ..cohort import render_face
 
     rng = np.random.default_rng(seed)
     change = np.zeros((size, size))
@@ -58,7 +58,6 @@ def identity_calibration(diseases, n: int = 48, size: int = 64, seed: int = 0) -
     """The identity measures on renders with known identity: per pair, ``kind`` 'same person' (one person
     unaffected vs with a disease's terms at severity 1, same age) or 'different people' (two people with the
     same disease's terms, same age and sex), with whole-face and untouched-region cosines."""
-    from ..cohort import render_face, true_frequencies
 
     truth, _ = true_frequencies()
     rng = np.random.default_rng([seed, 808])

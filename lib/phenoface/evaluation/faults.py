@@ -24,12 +24,14 @@ import torch
 
 from ..cohort import DISEASES, TERM_IDS
 from ..labels import UNAFFECTED
+from ..phenotypes import measure_images
 from ..sampling import Guide, concepts, decode, denoise, generate, make_scheduler, zero_shot_request, zero_shot_terms
 from ..sampling.generated_cohort import generate_cohort, series
 from ..stats import bootstrap_ci
 from .generated import series_severity, zero_shot_precision
 from .progression import order_accuracy
 from .realism import frechet_distance
+from .severity import SeverityScorer, profile_weights
 
 FAULTS = ("unaffected", "zero_shot", "severity", "spacing")
 KEYS = {"read as unaffected": "read_unaffected", "summed term amounts": "term_sum", "zero-shot precision@k": "precision",
@@ -75,8 +77,6 @@ def sampling_faults(model, real, recogniser, data_dir, profiles: dict, per_disea
     table: the conditions drawn, FD, and the severity calibration unless ``scorer``, a fitted
     :class:`~.severity.SeverityScorer`, is given); ``profiles``: {disease: Profile} of the KG (the zero-shot
     truth and the severity weights)."""
-    from ..phenotypes import measure_images
-    from .severity import SeverityScorer, profile_weights
 
     unknown = sorted(set(faults) - set(FAULTS))
     if unknown:

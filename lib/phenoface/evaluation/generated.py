@@ -25,9 +25,7 @@ from ..model.quality import reconstruct
 from ..phenotypes import measure_images
 from ..sampling.generated_cohort import series_table
 from ..stats import spearman
-from .progression import order_accuracy
-
-
+from .progression import draw_person, order_accuracy
 
 
 def series_control(table: pd.DataFrame, severity_score: np.ndarray, measured: pd.DataFrame) -> dict:
@@ -66,7 +64,6 @@ def rendered_series(table: pd.DataFrame, seed: int = 0, size: int = 64, age: flo
     person with that term alone at intensity = level. Returns (images, table) with the input's columns, so
     :func:`series_control` reads both the same way."""
     from ..cohort import TERM_IDS, face_table, render_table, true_frequencies
-    from .progression import draw_person
 
     table = table.reset_index(drop=True)
     unknown = sorted(set(table["kind"]) - {"severity", "term"})

@@ -10,10 +10,17 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from ..cohort import TERM_IDS
+from ..model.quality import reconstruct
+from ..phenotypes import estimate_age, measure_images
+from ..sampling.generated_cohort import generate_cohort, series, series_table
+from .generated import age_mae, rendered_series, series_control
+from .realism import frechet_distance
+from .recogniser import Recogniser
+
 
 def saved_recogniser(data_dir: Path):
     """Notebook 07's saved recogniser for ``data_dir`` and its feature extractor (for FD)."""
-    from .recogniser import Recogniser
 
     rec_path = Path(data_dir) / "evaluation" / "recogniser.safetensors"
     if not rec_path.is_file():
@@ -29,8 +36,6 @@ def draw_and_measure(model, real, rec, extractor, per_disease: int, zero_shot=()
     recogniser's top-1 on the conditioned faces and the FD to ``real``'s faces in its features; with
     ``data_dir`` (the age estimator's) also the age MAE from pixels and, as its no-control yardstick, the MAE
     against the requested ages shuffled across faces."""
-    from ..sampling.generated_cohort import generate_cohort
-    from .realism import frechet_distance
 
     t0 = time.perf_counter()
     images, table = generate_cohort(model, real.table, per_disease, zero_shot=zero_shot, seed=0, steps=int(steps),
@@ -41,9 +46,6 @@ def draw_and_measure(model, real, rec, extractor, per_disease: int, zero_shot=()
            "top1": float(rec.evaluate(images[cond], table.loc[cond, "disease_id"], k=1)["top1"]),
            "fd": float(frechet_distance(real.images, images, extractor))}
     if data_dir is not None:
-        from ..phenotypes import estimate_age
-        from .generated import age_mae
-
         out["age_mae"], out["age_mae_shuffled"] = age_mae(estimate_age(images, data_dir=data_dir), table["age"])
     return out
 
@@ -55,19 +57,12 @@ def term_control(model, data_dir, steps: int = 10, guidance: float = 7.5, seeds=
     instead of generated, the ceiling any generator in its latent can hardly exceed."""
     import numpy as np
 
-    from ..cohort import TERM_IDS
-    from ..phenotypes import measure_images
-    from ..sampling.generated_cohort import series, series_table
-    from .generated import rendered_series, series_control
-
     requests = {t: ("term", t) for t in TERM_IDS}
     levels = np.linspace(0, 1, 5)
     if vae is None:
         images, table = series(model, requests, levels, seeds=list(seeds), age=8.0, steps=int(steps), guidance=guidance)
     else:
         from types import SimpleNamespace
-
-        from ..model.quality import reconstruct
 
         table = series_table(requests, levels, seeds)
         images = reconstruct(SimpleNamespace(vae=vae), rendered_series(table, seed=seeds[0])[0])

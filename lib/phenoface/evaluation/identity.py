@@ -16,6 +16,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..cohort import identity_attributes
+from ..cohort.layout import identity_modes
+from .recogniser import dlib_embed
+
 __all__ = ["identity_parameters", "identity_parameter_distance", "embedding_cosine", "dlib_identity",
            "DLIB_SAME_PERSON", "identity_pairs"]
 
@@ -26,8 +30,6 @@ _APPEARANCE = ["skin_tone", "hair_r", "hair_g", "hair_b", "iris_r", "iris_g", "i
 def identity_parameters(identity, sex) -> np.ndarray:
     """(N, 17) identity parameters of cohort identities: the 10 standard-normal shape modes and 7
     appearance values (skin tone, hair and iris colour in [0, 1], scaled by 4 to a comparable spread)."""
-    from ..cohort import identity_attributes
-    from ..cohort.layout import identity_modes
 
     ids = np.atleast_1d(np.asarray(identity, np.int64))
     sex = np.broadcast_to(np.asarray(sex, dtype=object), ids.shape)
@@ -59,7 +61,6 @@ def dlib_identity(images_a, images_b) -> pd.DataFrame:
     """Pairwise identity of paired real photos with dlib descriptors: one row per pair with
     face_a / face_b (found flags), cosine, euclidean and same_person (dlib's 0.6 rule; None when a
     face is missing)."""
-    from .recogniser import dlib_embed
 
     if len(images_a) != len(images_b):
         raise ValueError(f"{len(images_a)} vs {len(images_b)} images: pairs must line up")

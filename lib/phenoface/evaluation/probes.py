@@ -24,6 +24,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..cohort import render_table
+from ..stats import bootstrap_ci
 from .perturb import blur_images, crop_resize, flip_images, noise_images, shift_images
 
 __all__ = ["PROBE_KINDS", "make_probes", "other_age", "threshold_at_fpr", "roc_summary", "detection_by_kind"]
@@ -43,7 +45,6 @@ def make_probes(images, table: pd.DataFrame, per_kind: int = 16, seed: int = 0, 
     """``per_kind`` probes of each kind, each from a different training face (drawn without replacement
     across kinds, skipping indices in ``exclude``). ``table`` is the training cohort's table (rows aligned
     with ``images``), needed only for ``other_age``. Returns (images, source index, kind)."""
-    from ..cohort import render_table
 
     images = np.asarray(images)
     rng = np.random.default_rng(seed)
@@ -113,7 +114,6 @@ def roc_summary(probe_scores, heldout_scores, threshold: float) -> dict:
 def detection_by_kind(probe_scores, kinds, threshold: float, seed: int = 0) -> pd.DataFrame:
     """Per probe kind: probes, detected share (score < threshold) with its 95 % bootstrap interval, median
     score."""
-    from ..stats import bootstrap_ci
 
     s = np.asarray(probe_scores, float)
     kinds = np.asarray(kinds).astype(str)

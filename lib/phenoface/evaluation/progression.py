@@ -26,7 +26,8 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from ..stats import spearman
+from ..cohort import EXCLUSIVE, SEVERITY_FACTOR, TERM_IDS, face_table, render_table, severity_course, true_frequencies
+from ..stats import spearman, spearman_partial
 
 __all__ = ["severity_spearman", "severity_table", "order_accuracy", "progression_table", "progression_series",
            "age_order_accuracy"]
@@ -53,7 +54,6 @@ def severity_table(scores, truth, age, groups) -> pd.DataFrame:
     true severity: the trivial predictor) and ``spearman_partial_age`` (score vs severity with age
     partialled out); rows ``pooled`` (all faces together) and ``mean`` (unweighted mean over groups).
     ``age=None`` leaves the two age columns NaN."""
-    from ..stats import spearman_partial
 
     s = np.asarray(scores, float)
     t = np.asarray(truth, float)
@@ -118,7 +118,6 @@ def draw_person(disease: str, rng: np.random.Generator, truth: pd.DataFrame):
     """One new person with ``disease`` as the cohort draws one: identity, sex, which terms are expressed (from
     the truth frequencies, mutually exclusive terms resolved), the per-term jitter U(0.8, 1) and the patient
     factor (``cohort.SEVERITY_FACTOR``). Returns (identity, sex, present, jitter, factor)."""
-    from ..cohort import EXCLUSIVE, SEVERITY_FACTOR, TERM_IDS
 
     probs = truth.loc[disease, TERM_IDS].to_numpy(float)
     identity = int(rng.integers(0, 2 ** 31 - 1))
@@ -144,7 +143,6 @@ def progression_series(diseases, n_identities: int = 4, ages=(2.0, 4.0, 7.0, 11.
     :meth:`phenoface.cohort.Cohort.generate`. Returns (images, landmarks, table) with columns series,
     identity, disease_id, age, sex, severity and the term amounts.
     """
-    from ..cohort import TERM_IDS, face_table, render_table, severity_course, true_frequencies
 
     rng = np.random.default_rng(seed)
     truth, _ = true_frequencies()

@@ -26,6 +26,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..datasets.landmarks import face_descriptor
+from ..modelio import ModelFileError, load_model, save_model
+
 __all__ = ["FACE_BOX", "EmbeddingNet", "Recogniser", "Gallery", "dlib_embed", "to_tensor", "topk_accuracy",
            "topk_hits", "net_modules"]
 
@@ -307,8 +310,6 @@ class Recogniser:
         weights path."""
         import json
 
-        from ..modelio import save_model
-
         tensors = {f"net.{k}": v for k, v in self.net.state_dict().items()}
         card = {"classes": [str(c) for c in self.classes],
                 "history": json.loads(json.dumps(self.history, default=_plain)),
@@ -323,7 +324,6 @@ class Recogniser:
     @classmethod
     def load(cls, path) -> "Recogniser":
         """Read what :meth:`save` wrote, without unpickling; a pickled ``recogniser.pt`` is refused."""
-        from ..modelio import ModelFileError, load_model
 
         tensors, card = load_model(path, kind=KIND, rebuild=REBUILD)
         try:
@@ -344,7 +344,6 @@ class Recogniser:
 def dlib_embed(images) -> tuple[np.ndarray, np.ndarray]:
     """dlib 128-d descriptors of real photos: (N, 128) with NaN rows where no face was found, and
     the per-image found flags (every image stays in the output, never silently dropped)."""
-    from ..datasets.landmarks import face_descriptor
 
     out = np.full((len(images), 128), np.nan, np.float32)
     found = np.zeros(len(images), bool)

@@ -18,6 +18,7 @@ import time
 import numpy as np
 import pandas as pd
 
+from ..stats import bootstrap_ci
 from .perturb import blur_images
 from .recogniser import FACE_BOX, Recogniser, net_modules, to_tensor
 
@@ -162,7 +163,6 @@ def recogniser_report(rec: Recogniser, images, labels, train_labels=None, blur: 
                       seed: int = 0) -> dict:
     """Test figures of a recogniser: top-1 with a 95 % bootstrap interval over faces, top-k, top-1 on faces
     blurred with sigma ``blur``, chance and majority-class lines, the confusion matrix."""
-    from ..stats import bootstrap_ci
 
     res = rec.evaluate(images, labels, k=k)
     blurred = rec.evaluate(blur_images(images, blur), labels, k=k)

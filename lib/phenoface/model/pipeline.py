@@ -24,7 +24,7 @@ import torch
 from .. import modelio
 from ..cohort import load_split
 from ..cohort.independent import render_independent
-from ..cohort.terms import TERM_IDS
+from ..cohort.terms import TERM_IDS, TERMS
 from ..conditioning import CONCEPTS, Condition, term_text_embeddings
 from ..config import atomic_path, git_commit, write_json
 from ..kg.embed import KGEmbedding
@@ -285,7 +285,6 @@ def choose_weights(model_dir, work, data_dir, n: int = 256, seed: int = 0, condi
 def tag_agreement(ts: TrainingSet) -> pd.Series:
     """Per term (named): Pearson over the training faces between the cohort's true intensity and the tag the
     generator is conditioned on (NaN where the truth does not vary): it can only learn what its tags say."""
-    from ..cohort.terms import TERMS
 
     truth = ts.table[TERM_IDS].to_numpy(float)
     return pd.Series({TERMS[t]: np.corrcoef(truth[:, i], ts.cond["terms"][:, i])[0, 1] if truth[:, i].std() > 0

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..cohort.validate import nme
 from ..datasets import landmarks as _faces
 from .regressor import LandmarkRegressor
 
@@ -103,7 +104,6 @@ def landmarks_for(images, backend: str = "regressor", regressor=None, truth=None
 def backend_nme(images, truth, backend: str, regressor=None) -> dict:
     """Detection rate and NME (outer-eye-corner normalised, :func:`phenoface.cohort.validate.nme`) of a
     backend against known landmarks; faces it misses are counted in ``found_rate``, not averaged in."""
-    from ..cohort.validate import nme
 
     found, pts = landmarks_for(images, backend, regressor=regressor)
     errs = nme(pts[found], np.asarray(truth)[found]) if found.any() else np.array([np.nan])

@@ -14,6 +14,8 @@ import seaborn as sns
 
 from ..cohort.terms import TERM_IDS, TERMS
 from ..datasets.landmarks import draw_landmarks
+from .backends import landmarks_for
+from .scoring import PEARSON_GOAL, SPEARMAN_GOAL
 
 BACKENDS_SHOWN = ("mediapipe", "dlib", "regressor")
 
@@ -57,7 +59,6 @@ def regressor_examples(images, truth, predicted, errors):
 
 def backend_examples(image, truth, table: pd.DataFrame, regressor, backends=BACKENDS_SHOWN):
     """One render at 256 px: its own landmarks (green) against each backend's (magenta), with the backend's NME."""
-    from .backends import landmarks_for
 
     fig, axes = plt.subplots(1, len(backends), figsize=(11, 3.9), squeeze=False)
     for ax, b in zip(axes[0], backends):
@@ -94,7 +95,6 @@ def sd_floor_curves(curves: dict):
 def term_check_bars(checks, short: dict):
     """:class:`.scoring.TermChecks` per term: Spearman on a rising series (left) and Pearson across faces
     (right), clean and blurred, against their goals."""
-    from .scoring import PEARSON_GOAL, SPEARMAN_GOAL
 
     fig, axes = plt.subplots(1, 2, figsize=(15, 4.2), sharey=True)
     x = np.arange(len(TERM_IDS))

@@ -33,6 +33,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..cohort.terms import TERM_IDS
+from ..modelio import ModelFileError, check_not_pickle, load_model, save_model
 
 INPUT_SIZE = 64
 AGE_CENTRE, AGE_SCALE = 30.0, 15.0
@@ -172,7 +173,6 @@ class PhenotypeInstrument:
     def save(self, folder) -> Path:
         """``folder/model.safetensors`` (weights) + ``folder/instrument.json`` (architecture, terms, card), each
         written atomically (:mod:`phenoface.modelio`)."""
-        from ..modelio import save_model
 
         folder = Path(folder)
         save_model(folder / "model.safetensors", self.net.state_dict(),
@@ -183,7 +183,6 @@ class PhenotypeInstrument:
     @classmethod
     def load(cls, folder) -> "PhenotypeInstrument":
         """Read what :meth:`save` wrote, without unpickling (a pickle-based file is refused)."""
-        from ..modelio import ModelFileError, check_not_pickle, load_model
 
         folder = Path(folder)
         check_not_pickle(folder, REBUILD)

@@ -23,7 +23,10 @@ import pandas as pd
 
 from ..cohort.terms import TERM_IDS
 from ..config import repo_root, write_json
+from .backends import landmarks_for
 from .instrument import PhenotypeInstrument
+from .meter import Meter
+from .regressor import FILE_NAME, LandmarkRegressor
 
 _cache: dict = {}
 
@@ -44,13 +47,9 @@ class LandmarkInstrument:
     kind = "landmarks"
 
     def __init__(self, regressor, meta: dict | None = None):
-        from .meter import Meter
-
         self.regressor, self.meter, self.meta = regressor, Meter(), dict(meta or {})
 
     def measure(self, images, batch_size: int = 256) -> pd.DataFrame:
-        from .backends import landmarks_for
-
         _, lm = landmarks_for(np.asarray(images), "regressor", regressor=self.regressor)
         return self.meter.measure(lm, np.asarray(images))[TERM_IDS].reset_index(drop=True)
 
@@ -85,8 +84,6 @@ def load_instrument(data_dir=None):
     if key not in _cache:
         meta = json.loads(card.read_text())
         if meta.get("kind") == "landmarks":
-            from .regressor import FILE_NAME, LandmarkRegressor
-
             inst = LandmarkInstrument(LandmarkRegressor.load(folder.parent / FILE_NAME), meta)
         elif meta.get("kind") == "pixel":
             inst = PhenotypeInstrument.load(folder / "pixel")
@@ -104,7 +101,6 @@ def save_choice(data_dir, kind: str, pixel: PhenotypeInstrument, evidence: dict 
         raise ValueError(f"instrument kind must be 'pixel' or 'landmarks', got {kind!r}")
     folder = instrument_dir(data_dir)
     pixel.save(folder / "pixel")
-    from .regressor import FILE_NAME
 
     if kind == "landmarks" and not (folder.parent / FILE_NAME).is_file():
         raise FileNotFoundError(f"the landmark instrument needs {folder.parent / FILE_NAME}")

@@ -27,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..cohort.layout import MEAN_SHAPE, to_pixels
 from ..cohort.terms import TERM_IDS, TERMS
 
 # term -> (kind of measurement, description). Kind: "landmark" needs only points; "image" needs pixels.
@@ -282,8 +283,6 @@ class Meter:
 
 
 def _mean_pixels(size: int = 64) -> np.ndarray:
-    from ..cohort.layout import MEAN_SHAPE, to_pixels
-
     return to_pixels(MEAN_SHAPE[None], size)[0]
 
 

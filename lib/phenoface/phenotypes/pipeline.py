@@ -19,7 +19,10 @@ import pandas as pd
 
 from ..cohort.independent import render_independent
 from ..cohort.terms import TERM_IDS
+from ..cohort.validate import nme
 from .backends import backend_nme
+from .instrument import train_instrument
+from .packaged import load_packaged
 
 BACKENDS_CHECKED = ("mediapipe", "dlib", "regressor")
 SOURCES = ("packaged", "train")
@@ -49,7 +52,6 @@ class RegressorTest:
 
 def regressor_test(regressor, cohort, batch_size: int = 256) -> RegressorTest:
     """Predict ``cohort``'s landmarks and score them against the renders' own (NME, outer-eye-corner distance)."""
-    from ..cohort.validate import nme
 
     start = time.perf_counter()
     predicted = regressor.predict(cohort.images, batch_size=batch_size)
@@ -95,11 +97,8 @@ def pixel_instrument(source: str = "packaged", train_n: int = 48000, epochs: int
     if source not in SOURCES:
         raise ValueError(f"instrument source must be one of {SOURCES}, got {source!r}")
     if source == "packaged":
-        from .packaged import load_packaged
-
         pixel = load_packaged()
         return pixel, {k: pixel.meta.get(k) for k in CARD_KEYS}
-    from .instrument import train_instrument
 
     start = time.perf_counter()
     images, table = render_independent(train_n, seed=seed + TRAIN_RENDER_SEED, size=size)

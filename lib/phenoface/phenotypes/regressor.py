@@ -28,6 +28,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..cohort.layout import MIRROR
+from ..modelio import ModelFileError, load_model, save_model
 
 INPUT_SIZE = 64
 N_POINTS = 68
@@ -167,7 +168,6 @@ class LandmarkRegressor:
     def save(self, path) -> Path:
         """Weights to ``path`` (``.safetensors``) and architecture + training record to the ``.json`` beside
         it, each atomically (:mod:`phenoface.modelio`); returns the weights path."""
-        from ..modelio import save_model
 
         return save_model(path, self.net.state_dict(), {"width": self.net_width, "arch": self.net.arch,
                                                         "meta": self.meta}, kind=KIND)
@@ -175,7 +175,6 @@ class LandmarkRegressor:
     @classmethod
     def load(cls, path) -> "LandmarkRegressor":
         """Read what :meth:`save` wrote, without unpickling; a pickled ``regressor.pt`` is refused."""
-        from ..modelio import ModelFileError, load_model
 
         state, card = load_model(path, kind=KIND, rebuild=REBUILD)
         try:

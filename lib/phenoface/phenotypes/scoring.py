@@ -22,6 +22,7 @@ import pandas as pd
 from ..cohort.independent import render_independent
 from ..labels import UNAFFECTED
 from ..stats import bootstrap_ci, fmt_ci, order_accuracy
+from .measure import estimate_age
 from .validation import (LEVELS, blur_images, blurred, profile_score, severity_series, term_intensity_pearson,
                          term_intensity_spearman)
 
@@ -139,7 +140,6 @@ class AgeCheck:
 
 def age_check(images, ages, train_ages, data_dir=None, seed: int = 0) -> AgeCheck:
     """:func:`phenoface.phenotypes.estimate_age` on ``images`` (clean and blurred); MAE with a bootstrap interval."""
-    from .measure import estimate_age
 
     predicted = estimate_age(images, data_dir=data_dir)
     true = np.asarray(ages, float)

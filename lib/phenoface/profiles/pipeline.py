@@ -19,15 +19,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..cohort import DISEASES
 from ..cohort.independent import render_independent
 from ..cohort.terms import TERM_IDS, TERMS
+from ..config import write_json
 from ..labels import UNAFFECTED
 from ..phenotypes.measure import LandmarkInstrument, measure_images, save_choice
+from ..phenotypes.meter import Meter
 from ..phenotypes.pipeline import VALIDATION_RENDER_SEED, VIEWS
-from ..phenotypes.validation import term_intensity_pearson
+from ..phenotypes.validation import blurred, term_intensity_pearson
+from ..stats import bootstrap_ci
 from .images import (add_image_evidence, choose_sd_floor, learn_band_profiles, learn_image_profiles, precision_table,
                      rank_terms, ranking_of)
-from .profile import Profile, load_profiles
+from .profile import Profile, load_profiles, save_profiles
 
 BLUR = 0.7
 # the precision@k summary's rows, in the order they are shown
@@ -61,8 +65,6 @@ def learned_routes(choice, cohort, min_positives: int = 20) -> dict:
     landmark route, the meter on the renderer's own landmarks (oracle), and the renderer's true intensities (the
     method's ceiling). ``choice``: :class:`phenoface.phenotypes.pipeline.InstrumentChoice`; each route takes its
     own validation floor (the landmark figures the landmark route's)."""
-    from ..phenotypes.meter import Meter
-    from ..phenotypes.validation import blurred
 
     measure, floor = choice.measure, choice.sd_floor
     landmark_floor = float(choice.table.loc["landmarks", "sd_floor"])
@@ -84,7 +86,6 @@ def profile_precision(learned: dict, truth: pd.DataFrame, kg_weights: dict, freq
     """(precision@k per disease and source, its summary: mean and 95 % bootstrap interval over diseases per
     source). Beside the ``learned`` routes: the KG ranking (``kg_weights``), one frequency-only ranking for
     every disease (how often each term is annotated over all diseases, ``frequencies``) and chance."""
-    from ..stats import bootstrap_ci
 
     frequency_rank = rank_terms(frequencies.mean().to_dict(), TERM_IDS)
     rankings = {name: ranking_of(s) for name, s in learned.items()}
@@ -116,7 +117,6 @@ def with_image_evidence(learned: dict, measurements: pd.DataFrame, table: pd.Dat
     """(profiles, band effects). Every learned disease's KG profile (an images-only one where the KG has none)
     gains the all-ages image evidence and, per age band, the band's own (:func:`.images.learn_band_profiles`);
     KG profiles of diseases without faces follow unchanged."""
-    from ..cohort import DISEASES
 
     names = names or DISEASES
     bands = {d: learn_band_profiles(measurements, table, d, min_positives=min_positives, sd_floor=sd_floor)
@@ -134,8 +134,6 @@ def with_image_evidence(learned: dict, measurements: pd.DataFrame, table: pd.Dat
 
 def save_image_profiles(data_dir, profiles, learned: dict) -> Path:
     """``profiles/image_profiles.json`` and the effects behind them (``phenotypes/image_effects.json``)."""
-    from ..config import write_json
-    from .profile import save_profiles
 
     path = save_profiles(profiles, Path(data_dir) / "profiles" / "image_profiles.json")
     write_json(Path(data_dir) / "phenotypes" / "image_effects.json",

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..cohort import SEVERITY_FACTOR, severity_course
+from ..cohort.diseases import COURSE
 from ..config import atomic_path
 from ..labels import UNAFFECTED
 from . import generate, zero_shot_request
@@ -74,8 +76,6 @@ def load_generated(data_dir) -> tuple[np.ndarray, pd.DataFrame]:
 def trained_severity_range(disease: str, age: float) -> tuple[float, float]:
     """The severities the cohort draws for ``disease`` at ``age`` (its course times the per-patient factor): what a
     severity series should span, since the model never saw the rest. (0, 1) for a disease without a course."""
-    from ..cohort import SEVERITY_FACTOR, severity_course
-    from ..cohort.diseases import COURSE
 
     if disease not in COURSE:
         return 0.0, 1.0

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from ...cohort import assert_disjoint, load_split
 from ...cohort.diseases import DISEASES
+from ...report import save_figure
 
 SPLITS = ("train", "validation", "test")
 
@@ -35,8 +37,6 @@ class StepResult:
     def show(self, stem: str) -> None:
         """Draw, save (``reports/figures/<stem>/<name>.png``) and show the figures."""
         import matplotlib.pyplot as plt
-
-        from ...report import save_figure
 
         for name, fig in self.figures().items():
             save_figure(fig, stem, name)
@@ -98,7 +98,6 @@ class Evaluation(StepResult):
 
 def load_evaluation(data_dir, seed: int = 0) -> Evaluation:
     """The train, validation and test splits of notebook 00, checked for people in two splits."""
-    from ...cohort import assert_disjoint, load_split
 
     data_dir = Path(data_dir)
     (data_dir / "evaluation").mkdir(parents=True, exist_ok=True)

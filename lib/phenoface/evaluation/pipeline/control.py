@@ -8,6 +8,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ...cohort.terms import TERMS
+from ...model.quality import reconstruct, term_retention
+from ...phenotypes import measure_images
+from ...sampling.generated_cohort import load_arrays
+from ...stats import bootstrap_stat_ci, fmt_ci, spearman
+from ..generated import rendered_series, series_control, series_severity
 from .base import StepResult, timed
 
 GOAL = 0.8  # per-term Spearman(requested intensity, measured) every term should reach
@@ -57,8 +63,6 @@ class TermControlResult(StepResult):
                              for k, v in self.ceiling.items()})
 
     def summary(self) -> str:
-        from ...stats import fmt_ci
-
         lost = self.lost
         return (f"Severity order accuracy along generated series: {self.generated['severity_order_accuracy']:.2f}. "
                 f"Through the autoencoder, **{len(lost)} of {len(self.terms)} terms** fall under the {GOAL} goal before "
@@ -67,8 +71,6 @@ class TermControlResult(StepResult):
 
     def figures(self) -> dict:
         import matplotlib.pyplot as plt
-
-        from ...cohort.terms import TERMS
 
         term_sp = self.generated["term_spearman"].rename(index=TERMS).sort_values()
         first, ax = plt.subplots(figsize=(7, 5))
@@ -93,12 +95,6 @@ class TermControlResult(StepResult):
 def term_control_step(ev, measured, severity, generated) -> TermControlResult:
     """Notebook 06's series (pixel severity score, the scorer chosen on validation; per-term readings) and the
     same series rendered (seed + 5000, age 8, sex F), measured directly and through the autoencoder."""
-    from ...cohort.terms import TERMS
-    from ...model.quality import reconstruct, term_retention
-    from ...phenotypes import measure_images
-    from ...sampling.generated_cohort import load_arrays
-    from ...stats import bootstrap_stat_ci, spearman
-    from ..generated import rendered_series, series_control, series_severity
 
     data_dir, scorer = ev.data_dir, severity.scorer("pixels")
     ser_images, ser_table = load_arrays(data_dir, "series")

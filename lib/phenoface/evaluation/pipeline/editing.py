@@ -8,7 +8,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ...cohort.diseases import DISEASES
+from ...cohort.terms import TERM_IDS
 from ...labels import UNAFFECTED
+from ...phenotypes import estimate_age, measure_images
+from ...sampling.generated_cohort import load_arrays
+from ...stats import bootstrap_ci, spearman
+from .. import order_accuracy
+from ..edits import edit_scores, identity_calibration, region_cosine, separation_auc, untouched_mask
 from .base import StepResult
 
 CALIBRATION_N = 48  # render pairs per kind in the identity calibration
@@ -56,7 +63,6 @@ class EditsResult(StepResult):
 def edit_figures(group: pd.DataFrame, seed: int) -> dict:
     """Means (identity, target top-1 with intervals over edits, score moves, phenotype agreement) of one
     direction x method."""
-    from ...stats import bootstrap_ci
 
     return {"identity_whole": float(group["identity (whole face)"].mean()),
             "identity_untouched": float(group["identity (untouched regions)"].mean()),
@@ -70,8 +76,6 @@ def edit_figures(group: pd.DataFrame, seed: int) -> dict:
 
 def identity_calibration_table(seed: int) -> pd.DataFrame:
     """Mean cosines of same-person and different-people renders, and the AUROC separating them."""
-    from ...cohort.diseases import DISEASES
-    from ..edits import identity_calibration, separation_auc
 
     calib = identity_calibration([d for d in DISEASES if d != UNAFFECTED], n=CALIBRATION_N, seed=seed)
     table = calib.groupby("kind")[["whole face", "untouched regions"]].mean()
@@ -83,12 +87,6 @@ def edits_step(ev, generated, recogniser, severity) -> EditsResult:
     """The identity calibration, then (when notebook 06 made them) the edits scored, the severity score's move
     (pixels, the scorer chosen on validation: up healthy -> diseased, down back), the severity order along
     edited progressions, the estimated age along an age edit and the round trip's identity."""
-    from ...cohort.terms import TERM_IDS
-    from ...phenotypes import estimate_age, measure_images
-    from ...sampling.generated_cohort import load_arrays
-    from ...stats import spearman
-    from .. import order_accuracy
-    from ..edits import edit_scores, region_cosine, untouched_mask
 
     result = EditsResult(identity_calibration_table(ev.seed))
     data_dir, test, model, scorer = ev.data_dir, ev.test, generated.model, severity.scorer("pixels")

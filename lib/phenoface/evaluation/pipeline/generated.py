@@ -8,6 +8,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ...model import load_model
+from ...model.quality import reconstruct
+from ...phenotypes import estimate_age
+from ...sampling.generated_cohort import load_generated
+from ...stats import bootstrap_ci, fmt_ci
+from .. import figures as evfig
+from .. import frechet_distance, kernel_distance
+from ..generated import age_mae
 from .base import StepResult, timed
 
 
@@ -65,8 +73,6 @@ class GeneratedResult(StepResult):
                    "FD to test faces (real: train vs test)", "KID to test faces", "memorisation rate"])
 
     def summary(self) -> str:
-        from ...stats import fmt_ci
-
         real_top1 = self.real.top1
         flagged = "; no generated face is flagged at the validation threshold" if not self.flagged.any() else ""
         return (f"{len(self.images)} generated faces; conditioned top-1 {fmt_ci(self.rec['top1'], self.top1_ci)} = "
@@ -75,8 +81,6 @@ class GeneratedResult(StepResult):
                 f"{self.autoencoder['top1'] / real_top1:.2f} × of it (test faces through it){flagged}.")
 
     def figures(self) -> dict:
-        from .. import figures as evfig
-
         figs = {"generated_confusion": evfig.confusion_matrix(self.rec["confusion"], names=self.names,
                                                               title="recogniser on generated faces (conditioned diseases)")}
         if self.flagged.any():
@@ -90,13 +94,6 @@ def generated_step(ev, recogniser, realism, memorisation) -> GeneratedResult:
     """Notebook 06's faces: recogniser (conditioned rows with an interval; zero-shot rows apart), age MAE beside
     the same against shuffled ages, FD / KID to test faces, memorisation at the validation threshold; the same
     recogniser and age figures on the test faces through the generator's autoencoder."""
-    from ...model import load_model
-    from ...model.quality import reconstruct
-    from ...phenotypes import estimate_age
-    from ...sampling.generated_cohort import load_generated
-    from ...stats import bootstrap_ci
-    from .. import frechet_distance, kernel_distance
-    from ..generated import age_mae
 
     test, seed, rec = ev.test, ev.seed, recogniser.recogniser
     seconds = {}

@@ -9,6 +9,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ...cohort.validate import nme
+from ...phenotypes import LandmarkRegressor, Meter, landmarks_for, measure_images, train_regressor
+from ...stats import fmt_ci
+from .. import choose_recogniser
+from .. import figures as evfig
+from .. import recogniser_report
 from .base import StepResult, timed
 
 ROUTES = ("pixels", "regressor", "oracle")
@@ -35,8 +41,6 @@ class LandmarkResult(StepResult):
 def landmark_step(ev, epochs: int, width: int) -> LandmarkResult:
     """Notebook 04's landmark regressor (trained here on the train split when it is missing) on every split;
     its normalised mean error on test faces where it found landmarks, and how many it missed."""
-    from ...cohort.validate import nme
-    from ...phenotypes import LandmarkRegressor, landmarks_for, train_regressor
 
     reg_path = ev.data_dir / "phenotypes" / "regressor.safetensors"  # + regressor.json; no pickle
     if reg_path.is_file():
@@ -82,7 +86,6 @@ class RecogniserResult(StepResult):
 
     def table(self) -> pd.DataFrame:
         """Test top-1 / top-5 beside the majority-class and chance lines."""
-        from ...stats import fmt_ci
 
         rec = self.report
         return pd.DataFrame({
@@ -102,8 +105,6 @@ class RecogniserResult(StepResult):
                 f"{self.path}; embedding {self.images_per_s:,.0f} images/s")
 
     def figures(self) -> dict:
-        from .. import figures as evfig
-
         rec = self.report
         return {"recogniser_confusion": evfig.confusion_matrix(
             rec["confusion"], names=self.names, title=f"recogniser on test faces: top-1 {rec['top1']:.2f}, top-5 {rec['top5']:.2f}")}
@@ -117,7 +118,6 @@ def parse_grid(grid: str) -> list[tuple[int, int]]:
 def recogniser_step(ev, grid: str, lr: float, max_blur: float) -> RecogniserResult:
     """The recogniser chosen among ``grid`` on validation, saved beside the run's artifacts, and its test report
     (clean and blurred top-1 / top-5, chance, majority class, confusion)."""
-    from .. import choose_recogniser, recogniser_report
 
     seconds = {}
     with timed(seconds, "recogniser_choice"):
@@ -148,7 +148,6 @@ class Measurements(StepResult):
 
     def route(self, route: str, images, landmarks) -> pd.DataFrame:
         """New faces measured like the splits: pixels, the regressor's landmarks, or the given true ones."""
-        from ...phenotypes import landmarks_for, measure_images
 
         if route == "pixels":
             return measure_images(images, data_dir=self.data_dir)
@@ -163,7 +162,6 @@ class Measurements(StepResult):
 
 def measurement_step(ev, landmarks: LandmarkResult) -> Measurements:
     """Each split through ``measure_images`` (pixels), the regressor's landmarks and the true landmarks."""
-    from ...phenotypes import Meter, measure_images
 
     seconds = {}
     with timed(seconds, "measure"):

@@ -9,6 +9,9 @@ import numpy as np
 import pandas as pd
 
 from ...config import write_json
+from .. import MemorisationDetector, detection_by_kind
+from .. import figures as evfig
+from .. import make_probes, roc_summary, threshold_at_fpr
 from .base import StepResult, timed
 
 
@@ -22,7 +25,6 @@ class Detectors:
 
     def __call__(self, candidates, search: str):
         """(report, score per candidate) for ``search``."""
-        from .. import MemorisationDetector
 
         if search not in self._detectors:
             self._detectors[search] = MemorisationDetector(self.train_images, features=self.recogniser,
@@ -90,8 +92,6 @@ class MemorisationResult(StepResult):
     def figures(self) -> dict:
         import matplotlib.pyplot as plt
 
-        from .. import figures as evfig
-
         roc = evfig.memorisation_roc(self.roc, self.by_kind, title="memorisation probes vs test faces (threshold "
                                      f"from validation, search {self.search})")
         hardest = self.hardest()
@@ -113,7 +113,6 @@ def memorisation_step(ev, recogniser, per_kind: int, fpr: float, searches: str) 
     """Probes of some train faces (seed) vs validation faces choose the search (best validation TPR; ties: the
     first listed) and the threshold (flags at most ``fpr`` of validation faces); probes of other train faces
     (seed + 1) vs test faces give the ROC and the detection per kind."""
-    from .. import detection_by_kind, make_probes, roc_summary, threshold_at_fpr
 
     train, val, test = ev.train, ev.val, ev.test
     seconds = {}

@@ -8,7 +8,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ...cohort.terms import TERM_IDS
 from ...labels import UNAFFECTED
+from ...phenotypes import estimate_age, measure_images
+from ...sampling.generated_cohort import load_arrays
+from ...stats import bootstrap_ci, fmt_ci, pearson
+from .. import frechet_distance, kernel_distance
+from ..generated import age_mae
+from ..recogniser import topk_hits
 from .base import StepResult, timed
 
 # key -> (stem of notebook 01 / 06's arrays, the notebook that makes them)
@@ -20,10 +27,6 @@ LABELS = {"profile": "KG + LLM + image profile (this work)", "class": "class-con
 def face_figures(ev, images, table, recogniser, realism, memorisation) -> dict:
     """Recogniser top-1 / top-5 (conditioned rows, interval over faces), zero-shot top-1, age MAE, FD / KID to
     test faces, memorisation rate at the validation threshold, seconds per image."""
-    from ...phenotypes import estimate_age
-    from ...stats import bootstrap_ci
-    from .. import frechet_distance, kernel_distance
-    from ..generated import age_mae
 
     cond = (table["mode"] == "conditioned").to_numpy()
     r = recogniser.evaluate(images[cond], table.loc[cond, "disease_id"], k=5)
@@ -52,8 +55,6 @@ class MethodsResult(StepResult):
         return {**{f"method_{k}_{f}": v for k, figs in self.figs.items() for f, v in figs.items()}, **super().metrics()}
 
     def table(self) -> pd.DataFrame:
-        from ...stats import fmt_ci
-
         t = pd.DataFrame({LABELS[k]: {**v, "top1_ci": fmt_ci(v["top1"], v["top1_ci"])} for k, v in self.figs.items()}).T
         t["top-1 / real top-1"] = t["top1"].astype(float) / self.real_top1
         return t
@@ -76,7 +77,6 @@ class MethodsResult(StepResult):
 def methods_step(ev, generated, recogniser, realism, memorisation) -> MethodsResult:
     """This work's figures (from the generated step) and the same for each method in :data:`METHODS` whose
     faces exist."""
-    from ...sampling.generated_cohort import load_arrays
 
     seconds, missing = {}, []
     with timed(seconds, "baselines"):
@@ -111,11 +111,6 @@ class PortraitsResult(StepResult):
 def portraits_step(ev, generated, recogniser) -> PortraitsResult:
     """Notebook 01's average portraits: the recogniser's top-1 / top-5 hit, and the terms the instrument reads
     as raised against the unaffected portrait of the same kind, correlated with the disease's profile."""
-    from ...cohort.terms import TERM_IDS
-    from ...phenotypes import measure_images
-    from ...sampling.generated_cohort import load_arrays
-    from ...stats import pearson
-    from ..recogniser import topk_hits
 
     try:
         portraits, ptable = load_arrays(ev.data_dir, "portraits")

@@ -8,6 +8,17 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ...cohort.terms import TERMS
+from ...conditioning import Condition
+from ...model.data import condition_arrays, tags_from_measurements
+from ...model.quality import denoising_losses
+from ...phenotypes import measure_images
+from ...profiles import load_profiles
+from ...sampling import zero_shot_terms
+from ...sampling.generated_cohort import load_arrays
+from .. import figures as evfig
+from ..faults import fault_metrics, sampling_faults
+from ..generated import membership_auc, zero_shot_precision
 from .base import StepResult, timed
 
 MEMBERSHIP_N = 256  # faces per side of the membership test
@@ -19,8 +30,6 @@ class FaultsResult(StepResult):
     seconds: dict = field(default_factory=dict)
 
     def metrics(self) -> dict:
-        from ..faults import fault_metrics
-
         return {**fault_metrics(self.table), **super().metrics()}
 
     def display_table(self) -> pd.DataFrame:
@@ -29,16 +38,12 @@ class FaultsResult(StepResult):
             columns=["lo", "hi"]).set_index(["fault", "metric", "setting"])
 
     def figures(self) -> dict:
-        from .. import figures as evfig
-
         return {"sampling_faults": evfig.sampling_faults(self.table)}
 
 
 def faults_step(ev, generated, recogniser, severity, per_disease: int, steps: int, guidance: float) -> FaultsResult:
     """:func:`~phenoface.evaluation.faults.sampling_faults` on validation conditions (seed + 31), judged by the
     recogniser and the pixel severity scorer chosen on validation."""
-    from ...profiles import load_profiles
-    from ..faults import sampling_faults
 
     seconds = {}
     with timed(seconds, "sampling_faults"):
@@ -62,11 +67,6 @@ class ZeroShotResult(StepResult):
 def zero_shot_step(ev, generated) -> ZeroShotResult:
     """Per zero-shot disease: the terms measured as raised against the unaffected faces drawn from the same
     noise, against its KG profile (precision at k beside chance)."""
-    from ...cohort.terms import TERMS
-    from ...phenotypes import measure_images
-    from ...sampling import zero_shot_terms
-    from ...sampling.generated_cohort import load_arrays
-    from ..generated import zero_shot_precision
 
     precision, lines = {}, []
     try:
@@ -102,8 +102,6 @@ class MembershipResult(StepResult):
 def membership_inputs(model, cohort, measured, n: int):
     """The first ``n`` faces of ``cohort`` whose disease the model was trained on, with their conditions
     (terms tagged from the pixel measurements, as the model was trained)."""
-    from ...conditioning import Condition
-    from ...model.data import condition_arrays, tags_from_measurements
 
     held = set(model.card.get("zero_shot", []))
     tags = tags_from_measurements(measured)
@@ -114,8 +112,6 @@ def membership_inputs(model, cohort, measured, n: int):
 
 def membership_step(ev, generated, measured) -> MembershipResult:
     """Can the model's denoising loss tell its training faces from test faces (AUROC; 0.5: it cannot)?"""
-    from ...model.quality import denoising_losses
-    from ..generated import membership_auc
 
     model, n = generated.model, min(MEMBERSHIP_N, len(ev.test))
     tr_img, tr_cond = membership_inputs(model, ev.train, measured["train", "pixels"], n)

@@ -8,6 +8,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ...datasets import load_dataset
+from ...datasets.landmarks import dlib_distance
+from ...sampling.generated_cohort import load_arrays
+from .. import dlib_embed, dlib_identity, embedding_cosine
+from ..edits import DLIB_SAME
 from .base import StepResult
 
 PATIENT_SOURCES = {"disease_faces", "gmdb"}
@@ -45,8 +50,6 @@ class RealPhotosResult(StepResult):
 def real_photos_step(ev, recogniser, source: str = "packaged", raw_dir=None, show_real_patients: bool = False):
     """The ``source`` photos (``raw_dir / source`` unless packaged) plus one blank image: dlib face found,
     cosine to the own mirror image, the recogniser's top-1, the largest cosine to another photo."""
-    from ...datasets import load_dataset
-    from .. import dlib_embed, dlib_identity, embedding_cosine
 
     kwargs = {} if source == "packaged" else {"root": raw_dir / source}
     photos = load_dataset(source, size=ev.train.size, **kwargs)
@@ -82,9 +85,6 @@ class PhotoEditsResult(StepResult):
 def photo_edits_step(ev, recogniser) -> PhotoEditsResult:
     """dlib distance between each real photo and its edit (same person under 0.6) beside the distance between
     two different photos at the same size, and the target's recogniser top-1 on the edits."""
-    from ...sampling.generated_cohort import load_arrays
-    from ...datasets.landmarks import dlib_distance
-    from ..edits import DLIB_SAME
 
     try:
         ph_in, table = load_arrays(ev.data_dir, "photo_edit_inputs")

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .. import (InceptionWeightsError, embedding_cosine, frechet_distance, identity_pairs, identity_parameter_distance,
+                inception_extractor, kernel_distance)
 from .base import StepResult, timed
 
 NOISE_SIGMAS = (12, 40)
@@ -40,7 +42,6 @@ def realism_step(ev, recogniser, inception_weights="") -> RealismResult:
     """FD and KID between train and test faces (the reference), test and itself, and test and noised copies
     of it (the scale; noise drawn from ``default_rng(seed)``); the Inception FID when ``inception_weights``
     is a file."""
-    from .. import InceptionWeightsError, frechet_distance, inception_extractor, kernel_distance
 
     train, test = ev.train, ev.test
     extractor = recogniser.feature_extractor()
@@ -77,7 +78,6 @@ class IdentityResult(StepResult):
 def identity_step(progression, recogniser) -> IdentityResult:
     """Same person youngest vs oldest and different people of one disease at one age, from the progression
     series: the renderer's identity-parameter distance (the truth) beside the recogniser's embedding cosine."""
-    from .. import embedding_cosine, identity_pairs, identity_parameter_distance
 
     prog = progression.table
     pairs = identity_pairs(prog)

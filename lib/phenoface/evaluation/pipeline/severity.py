@@ -8,8 +8,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ...cohort.diseases import DISEASES
 from ...config import write_json
 from ...labels import UNAFFECTED
+from ...profiles import load_profiles
+from ...stats import bootstrap_ci, fmt_ci
+from .. import SeverityScorer, age_order_accuracy
+from .. import figures as evfig
+from .. import order_accuracy, profile_weights, progression_series, progression_table, severity_table
 from .base import StepResult, timed
 from .instruments import ROUTES
 
@@ -19,8 +25,6 @@ PROFILE_FILES = (("image_profiles.json", "image-fused profiles (notebook 04: KG 
 
 def severity_weights(ev) -> tuple[dict, str]:
     """Per-disease term weights from the run's best profiles (notebook 04, else 02), else the cohort's truth."""
-    from ...profiles import load_profiles
-    from .. import profile_weights
 
     prof_dir = ev.data_dir / "profiles"
     for fname, label in PROFILE_FILES:
@@ -77,8 +81,6 @@ class SeverityResult(StepResult):
         return summary[["n", "n_missing", "spearman", "spearman_age_only", "spearman_partial_age", "validation spearman"]]
 
     def summary(self) -> str:
-        from ...stats import fmt_ci
-
         mean, ci = self.test["pixels"].loc["mean"], self.ci
         return (f"Test, pixel route (**{self.chosen['pixels']}** score, chosen on validation), mean over "
                 f"{len(self.per_disease)} diseases with a 95 % interval over diseases: score "
@@ -92,8 +94,6 @@ class SeverityResult(StepResult):
                                                         for (split, route, method), t in self.tables.items()})
 
     def figures(self) -> dict:
-        from .. import figures as evfig
-
         test, names = self.ev.test, self.ev.names
         first = evfig.severity_baselines(self.test["pixels"], names=names, title=f"severity on test faces, pixel route "
                                          f"({self.chosen['pixels']} score) vs the age-only baseline")
@@ -110,8 +110,6 @@ class SeverityResult(StepResult):
 def severity_step(ev, measured, methods: str) -> SeverityResult:
     """Every (route, method) scorer fitted on train (reference: validation's unaffected faces), both scored on
     validation and test affected faces; per route the method with the best validation mean Spearman."""
-    from ...stats import bootstrap_ci
-    from .. import SeverityScorer, severity_table
 
     weights, profile_source = severity_weights(ev)
     seconds = {}
@@ -177,8 +175,6 @@ class ProgressionResult(StepResult):
                    {route: t.reset_index().to_dict(orient="records") for route, t in self.accuracy.items()})
 
     def figures(self) -> dict:
-        from .. import figures as evfig
-
         show = self.table.groupby("disease_id")["series"].first().loc[self.affected[:5]].tolist()
         return {"progression_strips": evfig.progression_strip(self.images, self.table, self.scores["pixels"], show,
                                                               by="age", names=self.names)}
@@ -187,8 +183,6 @@ class ProgressionResult(StepResult):
 def progression_step(ev, measured, severity: SeverityResult, identities: int, unaffected: int) -> ProgressionResult:
     """Series over age of new people per disease (seed + 3000) and of unaffected people (seed + 4000), scored by
     each route's chosen scorer; the unaffected series scored under every disease are the control."""
-    from ...cohort.diseases import DISEASES
-    from .. import age_order_accuracy, order_accuracy, progression_series, progression_table
 
     affected = [d for d in DISEASES if d != UNAFFECTED]
     seconds = {}
