@@ -784,12 +784,12 @@ def test_build_writes_real_replies_atomically_with_provenance(fake, tmp_path, sa
                         lambda *a, cache_dir=None, seed=0, **k: _embedded_like(ep.url, None, seed).__class__(
                             ep.url, "fake-model", IDENTITY["model_id"], ReplyCache(cache_dir), seed, 0.0, 30.0, None,
                             "embedded", 0))
-    path = packaged.build("smoke", kg, tmp_path / "shipped", command="python -m phenoface.llm.packaged build")
+    path = packaged.build("smoke", kg, tmp_path / "shipped", command="python -m phenoface.ship replies --profile smoke")
     data = packaged.read_file(path)
     prov = data["provenance"]
     assert path.name == "smoke.json" and prov["model_sha256"] == IDENTITY["model_sha256"]
     assert prov["settings"]["max_tokens"] == 32 and prov["settings"]["diseases"] == ["OMIM:190685"]
-    assert prov["command"].startswith("python -m phenoface.llm.packaged") and prov["made"].endswith("Z")
+    assert prov["command"] == "python -m phenoface.ship replies --profile smoke" and prov["made"].endswith("Z")
     assert sorted(e["reply"] for e in data["replies"].values()) == sorted([GOOD, negatives])
     assert prov["replies"] == 2 and prov["prompts"] == 2 and len(ep.requests) == 2
     # a rerun of the same prompts is answered from the file alone

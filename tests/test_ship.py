@@ -7,6 +7,7 @@ import pytest
 
 from phenoface import ship
 from phenoface.baselines import METHODS, SHIPPED_BASELINES
+from phenoface.llm import packaged as llm_replies
 from phenoface.model.pipeline import SHIPPED
 from phenoface.phenotypes.packaged import COMMAND, FOLDER, RECIPE
 
@@ -22,6 +23,10 @@ def test_sub_commands_keep_their_options_and_defaults():
     i = ship.parser().parse_args(["instrument", "--n", "64", "--batch-size", "8"])
     assert i.out == FOLDER and i.n == 64 and i.batch_size == 8 and i.epochs == RECIPE["epochs"]
     assert COMMAND == "python -m phenoface.ship instrument"
+    r = ship.parser().parse_args(["replies", "--profile", "smoke"])
+    assert (r.profile, r.kg_profiles, r.out, r.ship) == ("smoke", None, llm_replies.FOLDER, ship.ship_replies)
+    with pytest.raises(SystemExit):
+        ship.parser().parse_args(["replies"])  # the profile names the file, so it is required
     with pytest.raises(SystemExit):
         ship.parser().parse_args([])  # a sub-command is required
     with pytest.raises(SystemExit):
@@ -58,3 +63,18 @@ def test_generator_stops_when_another_run_holds_a_step(monkeypatch):
 
 def test_baselines_ship_to_the_package_folder_by_default():
     assert SHIPPED_BASELINES == Path(ship.__file__).resolve().parent / "assets" / "baselines_quick"
+
+
+def test_replies_records_the_ship_command(monkeypatch, tmp_path, capsys):
+    made = {}
+
+    def build(profile, kg_profiles, out, command):
+        made.update(profile=profile, kg=kg_profiles, out=out, command=command)
+        return tmp_path / "smoke.json"
+
+    monkeypatch.setattr(llm_replies, "build", build)
+    monkeypatch.setattr(llm_replies, "read_file", lambda path: {"provenance": {"replies": 2, "prompts": 2, "seconds": 1}})
+    assert ship.main(["replies", "--profile", "smoke", "--kg-profiles", "kg.json", "--out", str(tmp_path)]) == 0
+    assert made == {"profile": "smoke", "kg": "kg.json", "out": tmp_path,
+                    "command": "python -m phenoface.ship replies --profile smoke --kg-profiles kg.json"}
+    assert "2 replies to 2 prompts" in capsys.readouterr().out

@@ -5,6 +5,7 @@
     python -m phenoface.ship baselines            # class and prompt (notebook 01 installs them), CPU hours
     python -m phenoface.ship baselines --method class
     python -m phenoface.ship instrument           # the packaged pixel instrument, about 36 min on 2 cores
+    python -m phenoface.ship replies --profile quick   # the embedded LLM's replies to notebook 03's prompts
 
 ``generator`` runs notebooks 00-04 first when their artifacts are missing (the runner skips unchanged steps),
 trains through notebook 05 (so the executed notebook in ``reports/`` shows the whole training), keeps EMA or
@@ -21,6 +22,11 @@ model); copy fp16 to ``assets/baselines_quick/<method>``. A killed run resumes f
 (:data:`phenoface.phenotypes.packaged.RECIPE`, each field an option) and save it with its card; rebuild it after
 any change to the renderer.
 
+``replies``: ask the embedded SmolLM2 every prompt notebook 03 asks with that profile, with no time budget
+(:func:`phenoface.llm.packaged.build`; it needs notebook 02's ``kg_profiles.json`` of the profile), and write
+``assets/llm_replies/<PROFILE>.json`` with its provenance. ``python -m phenoface.llm.packaged show`` says whether
+the shipped files apply on this machine.
+
 The notebooks run through ``python -m phenoface.runner`` as a child process, with this checkout's ``lib`` first
 on ``PYTHONPATH``: the runner's records, locks and index are the same as for ``run_all.sh``.
 """
@@ -36,6 +42,7 @@ from pathlib import Path
 from .baselines import METHODS, SHIPPED_BASELINES, baseline_conditions, ship_baseline, train_baseline
 from .cohort import DISEASES, load_split
 from .config import repo_root, resolve
+from .llm import packaged as llm_replies
 from .model.golden import write_golden
 from .model.pipeline import SHIPPED, choose_weights
 from .model.store import convert
@@ -120,9 +127,17 @@ def ship_instrument(a) -> int:
     return 0
 
 
+def ship_replies(a) -> int:
+    command = f"{PROG} replies --profile {a.profile}" + (f" --kg-profiles {a.kg_profiles}" if a.kg_profiles else "")
+    path = llm_replies.build(a.profile, a.kg_profiles, a.out, command)
+    prov = llm_replies.read_file(path)["provenance"]
+    print(f"{path}: {prov['replies']} replies to {prov['prompts']} prompts in {prov['seconds']} s")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
-    sub = ap.add_subparsers(dest="what", required=True, metavar="{generator,baselines,instrument}")
+    sub = ap.add_subparsers(dest="what", required=True, metavar="{generator,baselines,instrument,replies}")
 
     g = sub.add_parser("generator", help="notebook 05 with TRAIN_MODEL: true, then fp16 into assets/generator_quick")
     g.add_argument("--profile", default="quick")
@@ -146,6 +161,12 @@ def parser() -> argparse.ArgumentParser:
     for name, value in RECIPE.items():
         i.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
     i.set_defaults(ship=ship_instrument)
+
+    r = sub.add_parser("replies", help="the embedded LLM's replies to notebook 03's prompts into assets/llm_replies")
+    r.add_argument("--profile", required=True, help="profile name or YAML file (its PROFILE names the file)")
+    r.add_argument("--kg-profiles", default=None, help="notebook 02's kg_profiles.json (default: the profile's)")
+    r.add_argument("--out", type=Path, default=llm_replies.FOLDER, help="folder to write <PROFILE>.json into")
+    r.set_defaults(ship=ship_replies)
     return ap
 
 

@@ -7,7 +7,7 @@
     >>> from phenoface.llm.measure import evaluate_grounding   # threshold chosen on validation, test scored
 
 ``open_llm(..., packaged="packaged")`` also reads the embedded model's replies shipped with the package for the
-offline profiles (:mod:`.shipped`, made by ``python -m phenoface.llm.packaged build --profile quick``).
+offline profiles (:mod:`.shipped`, made by ``python -m phenoface.ship replies --profile quick``).
 
 ``llm`` imports ``hpo``/``kg`` (upstream) and never ``profiles``: the notebook turns grounded claims
 into ``Profile.with_evidence("llm", ...)``.

@@ -1,7 +1,7 @@
 """Build the embedded model's shipped replies (:mod:`phenoface.llm.shipped`) for a profile, and show them.
 
-    python -m phenoface.llm.packaged build --profile quick   # needs notebook 02's kg_profiles.json of that profile
-    python -m phenoface.llm.packaged show                    # what is shipped, and whether it applies here
+    python -m phenoface.ship replies --profile quick   # needs notebook 02's kg_profiles.json of that profile
+    python -m phenoface.llm.packaged show              # what is shipped, and whether it applies here
 
 The build asks the embedded SmolLM2 every prompt notebook 03 asks with that profile, through the same asking
 (:func:`phenoface.llm.elicit.ask`), with no time budget (minutes: the embedded server answers every prompt),
@@ -18,7 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..config import atomic_path, load_params, repo_root, resolve
+from ..config import atomic_path, repo_root, resolve
+from ..params import load_params
 from . import shipped
 from .client import EMBEDDED, open_llm
 from .shipped import FOLDER, FORMAT, ShippedCacheError, mismatch, read_file
@@ -60,7 +61,7 @@ def build(profile: str, kg_profiles: str | os.PathLike | None = None, folder: st
         "replies": len(replies), "bad_replies": llm.counts()["bad_replies"],
         "seconds": round(asked.seconds, 1), "threads": os.environ.get("OMP_NUM_THREADS", f"{os.cpu_count()} cores"),
         "made": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "command": command or f"python -m phenoface.llm.packaged build --profile {profile}",
+        "command": command or f"python -m phenoface.ship replies --profile {profile}",
     }
     target = Path(folder) / f"{params['PROFILE']}.json"
     with atomic_path(target) as tmp_file:
@@ -71,20 +72,9 @@ def build(profile: str, kg_profiles: str | os.PathLike | None = None, folder: st
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m phenoface.llm.packaged", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="what", required=True)
-    b = sub.add_parser("build", help="ask every prompt of a profile and write its shipped replies")
-    b.add_argument("--profile", required=True, help="profile name or YAML file (its PROFILE names the file)")
-    b.add_argument("--kg-profiles", default=None, help="notebook 02's kg_profiles.json (default: the profile's)")
-    b.add_argument("--out", default=str(FOLDER), help="folder to write <PROFILE>.json into")
-    sub.add_parser("show", help="the shipped files, their provenance, and whether they apply here")
-    args = parser.parse_args(argv)
-    if args.what == "build":
-        command = "python -m phenoface.llm.packaged build --profile " + args.profile + \
-            (f" --kg-profiles {args.kg_profiles}" if args.kg_profiles else "")
-        path = build(args.profile, args.kg_profiles, args.out, command)
-        prov = read_file(path)["provenance"]
-        print(f"{path}: {prov['replies']} replies to {prov['prompts']} prompts in {prov['seconds']} s")
-        return 0
+    parser.add_subparsers(dest="what", required=True).add_parser(
+        "show", help="the shipped files, their provenance, and whether they apply here")
+    parser.parse_args(argv)
     llm = open_llm(EMBEDDED, packaged="none")
     for f in sorted(FOLDER.glob("*.json")):
         try:

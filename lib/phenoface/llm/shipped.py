@@ -9,7 +9,7 @@ embedded endpoint whose model file, server, versions, temperature and seed are t
 entry's key also holds the prompt and max tokens); anything else is asked live. A file that cannot be read is
 ignored with a warning (its prompts are asked live).
 
-Made and shown by :mod:`phenoface.llm.packaged` (``python -m phenoface.llm.packaged build --profile quick``).
+Made by ``python -m phenoface.ship replies --profile quick`` (:mod:`phenoface.llm.packaged`).
 """
 
 from __future__ import annotations
