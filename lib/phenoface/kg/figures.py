@@ -5,6 +5,7 @@ from __future__ import annotations
 import textwrap
 
 from .graph import DISEASE
+from .linkpred import EMBEDDING, FREQUENCY, LINK, NEAREST
 
 
 def draw_neighbourhood(g, ax=None, seed: int = 0):
@@ -39,8 +40,6 @@ def link_prediction_figure(table, validation):
     :func:`phenoface.kg.evaluate`); right: the validation MRR of each setting the link predictor (w) and the
     nearest disease (k) tried (``validation``)."""
     import matplotlib.pyplot as plt
-
-    from .linkpred import EMBEDDING, FREQUENCY, LINK, NEAREST
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 3.2), gridspec_kw={"width_ratios": [1.3, 1]})
     shown = table.loc[[LINK, EMBEDDING, NEAREST, FREQUENCY]]

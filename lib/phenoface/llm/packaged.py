@@ -22,6 +22,7 @@ from ..config import atomic_path, repo_root, resolve
 from ..params import load_params
 from . import shipped
 from .client import EMBEDDED, open_llm
+from .elicit import ask, asked_diseases, parse_bands
 from .shipped import FOLDER, FORMAT, ShippedCacheError, mismatch, read_file
 
 
@@ -30,7 +31,6 @@ def build(profile: str, kg_profiles: str | os.PathLike | None = None, folder: st
     """Ask the embedded model every prompt notebook 03 asks with ``profile`` (no time budget) and write its
     replies with their provenance to ``folder/<PROFILE>.json`` (atomically). The diseases come from notebook
     02's ``kg_profiles.json`` of that profile (or ``kg_profiles``)."""
-    from .elicit import ask, asked_diseases, parse_bands
 
     params = load_params(profile)
     path = Path(kg_profiles) if kg_profiles else \

@@ -34,6 +34,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..ages import AGE_BANDS, age_band
+
 MIN_POSITIVES = 20
 SOURCE = "images"
 
@@ -256,7 +258,6 @@ def learn_band_profiles(measurements: pd.DataFrame, table: pd.DataFrame, disease
     """:func:`learn_image_profile` of one disease within each age band of :data:`phenoface.ages.AGE_BANDS`
     (positives and negatives of that band only); bands with too few positives come back flagged. The
     ``sd_floor`` fraction is taken over all the given faces, as in :func:`learn_image_profiles`."""
-    from ..ages import AGE_BANDS, age_band
 
     table = table.reset_index(drop=True)
     measurements = measurements.reset_index(drop=True)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
+from .. import hpo
 from ..ages import AGE_BANDS, age_band
 from ..config import atomic_path
 from .fusion import DEFAULT_WEIGHTS, fuse
@@ -178,9 +179,7 @@ class Profile:
         if hpo_id in vocab:
             return vocab[hpo_id]
         try:
-            from .. import hpo
-
-            return hpo.term_names().get(hpo_id, hpo_id)
+                return hpo.term_names().get(hpo_id, hpo_id)
         except Exception:
             return hpo_id
 
@@ -196,9 +195,7 @@ class Profile:
                 hits = {term}
             else:
                 try:
-                    from .. import hpo
-
-                    hits = set(hpo.ancestors(term)) & set(vocab)
+                                hits = set(hpo.ancestors(term)) & set(vocab)
                 except Exception:
                     hits = set()
             for v in hits:

@@ -7,6 +7,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..config import atomic_path
+from .server import serve
+from .store import read_answers
+from .studyset import load_study_set, write_study_set
+
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m phenoface.study", description=__doc__.splitlines()[0])
@@ -30,28 +35,19 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     if args.command == "serve":
-        from .server import serve
-        from .studyset import load_study_set
-
         study = load_study_set(args.set)
         serve(study.folder, args.db or study.folder / "answers.sqlite", host=args.host, port=args.port,
               token=args.token, presenter_key=args.presenter_key)
         return 0
     if args.command == "export":
-        from .store import read_answers
-
         text = read_answers(args.db).to_csv(index=False)
         if args.out:
-            from ..config import atomic_path
-
             with atomic_path(args.out) as tmp:
                 tmp.write_text(text, encoding="utf-8")
             print(f"{args.out}: {max(text.count(chr(10)) - 1, 0)} answers")
         else:
             sys.stdout.write(text)
         return 0
-    from .studyset import write_study_set
-
     study = write_study_set(args.data_dir, seed=args.seed, per_disease=args.per_disease, ask_severity=args.severity,
                             folder=args.out)
     print(f"{study.folder}: {len(study)} faces, " + ", ".join(f"{k} {v}" for k, v in study.meta["counts"].items()))

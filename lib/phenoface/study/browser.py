@@ -17,6 +17,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from .server import create_app
+
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
          "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0"]
@@ -144,7 +146,6 @@ def serve_in_thread(app, host: str = "127.0.0.1"):
 def page_screenshot(study, target, rater: str = "preview") -> Path:
     """The rating page as a rater sees it (first face, a realness and a disease key pressed), served from a
     throw-away database on loopback."""
-    from .server import create_app
 
     with tempfile.TemporaryDirectory(prefix="phenoface-study-", ignore_cleanup_errors=True) as tmp:
         base, server = serve_in_thread(create_app(study, Path(tmp) / "preview.sqlite"))

@@ -22,6 +22,7 @@ from fastapi import Body, FastAPI, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from .analysis import round_summary
 from .store import Store, StoreError
 from .studyset import ITEM_ID, StudySet, load_study_set
 
@@ -156,7 +157,6 @@ def create_app(study: StudySet | str | Path, db_path: str | Path, token: str | N
         rnd, is_open = store.round()
         out = {"round": rnd, "open": is_open, "items": len(study.order), **store.counts(rnd)}
         if not is_open:  # answers are revealed only once the round is closed
-            from .analysis import round_summary
 
             out["results"] = round_summary(store.answers(rnd), study)
         return out

@@ -82,6 +82,7 @@ def _balanced(table: pd.DataFrame, per_disease: int, rng: np.random.Generator) -
 def collect_sources(data_dir, include=SOURCES) -> dict[str, tuple[np.ndarray, pd.DataFrame]]:
     """Faces with their truth (disease_id, severity, age, sex) from what earlier steps saved; a source whose
     step did not run is left out (said in the returned dict by its absence)."""
+    # cohort and sampling load torch: only when a set is built, never when the rating server starts
     from ..cohort import UNAFFECTED, load_split
     from ..sampling.generated_cohort import load_arrays
 
@@ -132,13 +133,13 @@ def build_study_set(sources: dict[str, tuple[np.ndarray, pd.DataFrame]], folder,
     """Write a set from ``sources`` (name -> (images, truth table with disease_id; severity, age, sex optional))
     into ``folder``: ``per_disease`` faces per disease and source, a seeded order. Images are written first and
     the manifest last (atomically), so a set is either the old one or the new one, never half of each."""
-    from ..cohort import DISEASES
-
     if per_disease < 1:
         raise ValueError(f"per_disease must be at least 1, got {per_disease}")
     unknown = sorted(set(sources) - set(SOURCES))
     if unknown:
         raise ValueError(f"unknown source(s) {unknown}; a set holds {', '.join(SOURCES)}")
+    from ..cohort import DISEASES  # the cohort package loads torch: not when the rating server starts
+
     diseases = dict(diseases or DISEASES)
     folder = Path(folder)
     rng = np.random.default_rng([seed, 909])
