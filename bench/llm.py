@@ -29,7 +29,7 @@ from phenoface.config import write_json
 def grounding(resamples: int, out: Path) -> int:
     import numpy as np
 
-    from phenoface.llm.measure import evaluate_grounding, threshold_stability
+    from phenoface.llm.agreement import evaluate_grounding, threshold_stability
 
     t = time.perf_counter()
     ev = evaluate_grounding("auto")

@@ -519,7 +519,7 @@ def test_nearest_diseases_share_facial_terms():
 # -- grounding measured: labelled phrases, threshold on validation, shuffled KG baseline -----------------------
 def test_phrase_file_is_a_labelled_split_set():
     from phenoface import hpo
-    from phenoface.llm.measure import load_phrases
+    from phenoface.llm.agreement import load_phrases
 
     df = load_phrases()
     assert len(df) >= 60 and not df["phrase"].duplicated().any()
@@ -536,7 +536,7 @@ def test_phrase_file_is_a_labelled_split_set():
 
 
 def test_choose_threshold_picks_the_known_best_and_ties_high():
-    from phenoface.llm.measure import choose_threshold, correct, grounded_at
+    from phenoface.llm.agreement import choose_threshold, correct, grounded_at
 
     top = ["A", "B", "C", "D"]
     sims = [0.90, 0.80, 0.60, 0.70]
@@ -553,7 +553,7 @@ def test_choose_threshold_picks_the_known_best_and_ties_high():
 
 
 def test_family_accuracy_allows_a_direct_parent_or_child():
-    from phenoface.llm.measure import correct
+    from phenoface.llm.agreement import correct
 
     # HP:0002705 (narrow, high-arched roof of mouth) is a direct child of HP:0000218 (high palate)
     pred, truth = ["HP:0002705", "HP:0000316", "", "HP:0000316"], ["HP:0000218", "HP:0000316", "", ""]
@@ -562,7 +562,7 @@ def test_family_accuracy_allows_a_direct_parent_or_child():
 
 
 def test_threshold_parameter_is_validated():
-    from phenoface.llm.measure import resolve_threshold
+    from phenoface.llm.agreement import resolve_threshold
 
     assert resolve_threshold("auto") == "auto" and resolve_threshold(" AUTO ") == "auto"
     assert resolve_threshold(0.8) == 0.8 and resolve_threshold("0.8") == 0.8 and resolve_threshold(1) == 1.0
@@ -576,7 +576,7 @@ def test_threshold_parameter_is_validated():
 def test_evaluate_grounding_on_validation_then_test():
     import pandas as pd
 
-    from phenoface.llm.measure import evaluate_grounding
+    from phenoface.llm.agreement import evaluate_grounding
 
     tiny = pd.DataFrame({"phrase": ["hypertelorism", "seizures", "macroglossia", "loves music"],
                          "hpo_id": ["HP:0000316", "", "HP:0000158", ""], "wording": ["clinical", "clinical", "clinical", "lay"],
@@ -589,14 +589,14 @@ def test_evaluate_grounding_on_validation_then_test():
     forced = evaluate_grounding(0.3, phrases=tiny)
     assert forced["source"] == "forced" and forced["metrics"]["grounding_accuracy"] == 0.5  # "loves music" grounds
     assert forced["metrics"]["grounding_accuracy_lay"] == 0.0
-    from phenoface.llm.measure import threshold_stability
+    from phenoface.llm.agreement import threshold_stability
 
     stab = threshold_stability(ev["table"], n=5)
     assert len(stab) == 5 and stab["threshold"].between(0.5, 1.0).all()
 
 
 def test_shuffled_baseline_never_pairs_a_disease_with_itself():
-    from phenoface.llm.measure import claim_hits, derangement, kg_precision_summary
+    from phenoface.llm.agreement import claim_hits, derangement, kg_precision_summary
 
     for n in range(2, 12):
         ids = [f"D{i}" for i in range(n)]
@@ -948,7 +948,7 @@ def test_negatives_become_concepts_only_when_grounded_absent_and_not_in_the_kg()
 
 def test_grounding_tables_and_figure():
     from phenoface.llm import tables
-    from phenoface.llm.measure import evaluate_grounding
+    from phenoface.llm.agreement import evaluate_grounding
     from phenoface.llm.figures import grounding_threshold_figure
 
     gev = evaluate_grounding("auto")

@@ -4,7 +4,7 @@
     >>> with open_llm("embedded", cache_dir="data/processed/quick/llm/cache") as llm:
     ...     replies, claims = elicit_features(llm, {"OMIM:190685": "Down syndrome"}, ["child"])
     >>> ground(["wide-set eyes", "a flat nasal bridge"])   # [(phrase, HPO id or None, similarity)]
-    >>> from phenoface.llm.measure import evaluate_grounding   # threshold chosen on validation, test scored
+    >>> from phenoface.llm.agreement import evaluate_grounding   # threshold chosen on validation, test scored
 
 ``open_llm(..., packaged="packaged")`` also reads the embedded model's replies shipped with the package for the
 offline profiles (:mod:`.shipped`, made by ``python -m phenoface.ship replies --profile quick``).
@@ -28,18 +28,18 @@ __all__ = ["ground", "agreement", "related", "term_index", "DEFAULT_THRESHOLD", 
            "llm_evidence", "annotated_terms", "elicitation_outcome", "evaluate_grounding", "choose_threshold",
            "resolve_threshold", "load_phrases", "derangement", "claim_hits", "kg_precision_summary"]
 
-_MEASURE = {"evaluate_grounding", "choose_threshold", "resolve_threshold", "load_phrases", "derangement", "claim_hits",
+_AGREEMENT = {"evaluate_grounding", "choose_threshold", "resolve_threshold", "load_phrases", "derangement", "claim_hits",
             "kg_precision_summary"}
 
 
-def __getattr__(name):  # elicit and measure pull pandas; load them on first use
+def __getattr__(name):  # elicit and agreement pull pandas; load them on first use
     if name in {"elicit_features", "mine_negatives", "nearest_diseases", "llm_evidence", "annotated_terms",
                 "elicitation_outcome"}:
         from . import elicit
 
         return getattr(elicit, name)
-    if name in _MEASURE:
-        from . import measure
+    if name in _AGREEMENT:
+        from . import agreement
 
-        return getattr(measure, name)
+        return getattr(agreement, name)
     raise AttributeError(name)

