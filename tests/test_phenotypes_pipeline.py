@@ -70,7 +70,9 @@ def test_pixel_instrument_sources(pixel):
     with pytest.raises(ValueError, match="instrument source"):
         pixel_instrument("downloaded")
     inst, card = pixel
-    assert card["train_images"] == 32 and card["train_seconds"] > 0 and card["render_seconds"] > 0
+    # times are rounded to 0.1 s, and 32 tiny renders can train faster than that on an idle machine
+    assert card["train_images"] == 32 and all(isinstance(card[k], float) and card[k] >= 0
+                                              for k in ("train_seconds", "render_seconds"))
     assert inst.measure(np.zeros((2, 64, 64, 3), np.uint8)).shape == (2, len(TERM_IDS))
 
 
