@@ -53,7 +53,7 @@ def smollm2_gguf() -> Path:
     return path
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -64,13 +64,13 @@ def _sha256(path: Path) -> str:
 def gguf_model_id(gguf: Path | None = None) -> str:
     """Stable id of the embedded model (name + GGUF hash) used in cache keys and reports."""
     gguf = gguf or smollm2_gguf()
-    return f"{EMBEDDED_MODEL}-{gguf.stem.rsplit('.', 1)[-1]}@{_sha256(gguf)[:12]}"
+    return f"{EMBEDDED_MODEL}-{gguf.stem.rsplit('.', 1)[-1]}@{file_sha256(gguf)[:12]}"
 
 
 def convert_gguf(gguf: Path | None = None, root: Path | None = None) -> Path:
     """A plain transformers model folder made from the GGUF (built once, cached by the GGUF hash)."""
     gguf = gguf or smollm2_gguf()
-    target = Path(root or cache_dir()) / "llm" / f"{gguf.stem}-{_sha256(gguf)[:16]}"
+    target = Path(root or cache_dir()) / "llm" / f"{gguf.stem}-{file_sha256(gguf)[:16]}"
     if (target / "config.json").is_file() and (target / ".complete").is_file():
         return target
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
@@ -87,7 +87,7 @@ def convert_gguf(gguf: Path | None = None, root: Path | None = None) -> Path:
     try:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        (tmp / ".complete").write_text(f"converted from {gguf.name} sha256 {_sha256(gguf)}\n")
+        (tmp / ".complete").write_text(f"converted from {gguf.name} sha256 {file_sha256(gguf)}\n")
         if target.exists():
             shutil.rmtree(target)
         os.replace(tmp, target)

@@ -15,7 +15,6 @@ Made by ``python -m phenoface.ship replies --profile quick`` (:mod:`phenoface.ll
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib.metadata
 import json
 import os
@@ -24,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .cache import cache_key
-from .server import EMBEDDED, ServerError, gguf_model_id, smollm2_gguf
+from .server import EMBEDDED, ServerError, file_sha256, gguf_model_id, smollm2_gguf
 
 FOLDER = Path(__file__).resolve().parents[1] / "assets" / "llm_replies"
 FORMAT = 1
@@ -45,11 +44,8 @@ def _version(package: str) -> str:
 
 @functools.lru_cache(maxsize=4)
 def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    """:func:`file_sha256`, once per file version (size and mtime are the cache key's part)."""
+    return file_sha256(Path(path))
 
 
 def identity(gguf: Path | None = None) -> dict:
