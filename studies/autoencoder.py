@@ -52,10 +52,14 @@ def parse_variant(spec: str) -> dict:
 
 
 def size_of(v: dict, quick: dict) -> dict:
-    """The quick size with this variant's autoencoder (the UNet's widths stay the shipped ones)."""
+    """The quick size with this variant's autoencoder (a ``QUICK_KL`` of its widths and channels; the UNet's
+    widths stay the shipped ones)."""
+    from phenoface.model.components import QUICK_KL
+
     cfg = json.loads(json.dumps(quick))
-    groups = int(np.gcd.reduce(v["widths"] + [quick["autoencoder"]["norm_num_groups"]]))
-    cfg["autoencoder"].update(block_out_channels=v["widths"], latent_channels=v["latent_channels"], norm_num_groups=groups)
+    groups = int(np.gcd.reduce(v["widths"] + [QUICK_KL["norm_num_groups"]]))
+    cfg["autoencoder"] = {**QUICK_KL, "block_out_channels": v["widths"], "latent_channels": v["latent_channels"],
+                          "norm_num_groups": groups}
     return cfg
 
 
@@ -64,12 +68,12 @@ def unet_step_seconds(cfg: dict, image_size: int, batch: int, kg_dim: int, repea
     import torch
 
     from phenoface.conditioning import term_text_embeddings
-    from phenoface.model.components import autoencoder_config, latent_size, unet_config
+    from phenoface.model.components import autoencoder_config, latent_channels, latent_size, unet_config
     from phenoface.model.diffusion import DiffusionModule
 
     dm = DiffusionModule(autoencoder_config(cfg, image_size), unet_config(cfg, image_size), kg_dim, term_text_embeddings(),
                          latent_scale=1.0)
-    s, c = latent_size(cfg, image_size), cfg["autoencoder"]["latent_channels"]
+    s, c = latent_size(cfg, image_size), latent_channels(cfg)
     opt = torch.optim.AdamW(dm.unet.parameters(), lr=1e-4)
     states = torch.randn(batch, 8, cfg["cond_dim"])
     times = []
@@ -125,7 +129,8 @@ def main(argv=None) -> int:
     from phenoface.evaluation.generator_figures import saved_recogniser
     from phenoface.model import load_model
     from phenoface.model.autoencoder import AutoencoderModule
-    from phenoface.model.components import autoencoder_config, latent_size, n_params, size_config
+    from phenoface.model.components import (autoencoder_config, latent_channels, latent_factor, latent_size, n_params,
+                                            size_config)
     from phenoface.model.data import FaceDataModule
     from phenoface.model.pipeline import training_set
     from phenoface.model.train import fit
@@ -152,9 +157,9 @@ def main(argv=None) -> int:
     if "term_pearson" not in results.get("shipped", {}):
         ae = shipped.configs["autoencoder"]
         prior = results.get("shipped", {})
-        results["shipped"] = {"widths": ae["block_out_channels"], "latent_channels": ae["latent_channels"],
-                              "f": size // latent_size({"autoencoder": ae}, size), "steps": card["autoencoder"]["steps"],
-                              "train_seconds": card["autoencoder"]["seconds"], "parameters": n_params(shipped.vae),
+        results["shipped"] = {"widths": ae.get("block_out_channels", []), "latent_channels": latent_channels({"autoencoder": ae}),
+                              "f": latent_factor({"autoencoder": ae}), "steps": card["autoencoder"].get("steps", 0),
+                              "train_seconds": card["autoencoder"].get("seconds", 0.0), "parameters": n_params(shipped.vae),
                               "unet_step_seconds": prior.get("unet_step_seconds")
                               or unet_step_seconds(quick, size, batch, ts.diseases.kg_dim),
                               **measure(shipped.vae, val, rec, hits_real, before, a.data_dir)}

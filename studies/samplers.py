@@ -6,6 +6,8 @@
                                          --out reports/studies/samplers_guidance.json      # guidance scales
     .venv/bin/python -m studies.samplers --configs dpm++:10:7.5:0.5,dpm++:10:7.5:1,dpm++:10:7.5:2 \
                                          --out reports/studies/samplers_context.json       # age and sex weight
+    .venv/bin/python -m studies.samplers --configs dpm++:10 --model A/model B/model \
+                                         --out reports/studies/samplers_models.json        # models side by side
 
 A choosing tool, so it works on the **validation** split by default (``--split test`` only to report). For
 each ``scheduler:steps[:guidance[:context_weight]]`` the same conditions and seeds (``generate_cohort``; the model card's
@@ -20,7 +22,6 @@ upwards, so compare configurations within one run only. DDPM at 1,000 steps cost
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from phenoface.benchmarks import results_path, write_results
@@ -36,6 +37,9 @@ def main(argv=None) -> int:
                     help="scheduler:steps[:guidance[:context_weight]], comma-separated (guidance defaults to "
                          "--guidance, the weight of age and sex to 1)")
     ap.add_argument("--guidance", type=float, default=7.5, help="the quick profile's GUIDANCE")
+    ap.add_argument("--model", type=Path, nargs="+", default=None,
+                    help="model folders to compare under the same configurations and seeds (default: <data-dir>/model); "
+                         "with several, each key starts with <parent>/<folder>:")
     ap.add_argument("--out", type=Path, default=results_path("studies", "samplers"))
     a = ap.parse_args(argv)
 
@@ -44,20 +48,24 @@ def main(argv=None) -> int:
     from phenoface.model import load_model
 
     rec, extractor = saved_recogniser(a.data_dir)
-    model = load_model(a.data_dir / "model")
-    zero_shot = tuple(json.loads((a.data_dir / "model" / "card.json").read_text()).get("zero_shot", ()))
+    folders = a.model or [a.data_dir / "model"]
     real = load_split(a.data_dir, a.split)  # the faces whose conditions are drawn and FD is measured against
     out = {"split": a.split, "per_disease": a.per_disease, "guidance": a.guidance, f"recogniser_top1_real_{a.split}": float(
         rec.evaluate(real.images, real.table["disease_id"], k=1)["top1"])}
-    for item in a.configs.split(","):
-        name, steps, *g = item.strip().split(":")
-        guidance = float(g[0]) if g else a.guidance
-        w0 = float(g[1]) if len(g) > 1 else 1.0
-        key = f"{name}_{steps}" + (f"_g{guidance:g}" if g else "") + (f"_c{w0:g}" if len(g) > 1 else "")
-        figures = draw_and_measure(model, real, rec, extractor, a.per_disease, zero_shot, int(steps), guidance, name, w0, a.data_dir)
-        out.update({f"{key}_{k}": v for k, v in figures.items()})
-        print(f"{key}: {figures['s_per_face']:.3f} s/face, top-1 {figures['top1']:.3f}, FD {figures['fd']:.2f}, "
-              f"age MAE {figures['age_mae']:.2f} (shuffled {figures['age_mae_shuffled']:.2f})", flush=True)
+    for folder in folders:
+        model = load_model(folder, check=folder == a.data_dir / "model")
+        zero_shot = tuple(model.card.get("zero_shot", ()))
+        prefix = f"{folder.parent.name}/{folder.name}:" if len(folders) > 1 else ""
+        for item in a.configs.split(","):
+            name, steps, *g = item.strip().split(":")
+            guidance = float(g[0]) if g else a.guidance
+            w0 = float(g[1]) if len(g) > 1 else 1.0
+            key = prefix + f"{name}_{steps}" + (f"_g{guidance:g}" if g else "") + (f"_c{w0:g}" if len(g) > 1 else "")
+            figures = draw_and_measure(model, real, rec, extractor, a.per_disease, zero_shot, int(steps), guidance, name,
+                                       w0, a.data_dir)
+            out.update({f"{key}_{k}": v for k, v in figures.items()})
+            print(f"{key}: {figures['s_per_face']:.3f} s/face, top-1 {figures['top1']:.3f}, FD {figures['fd']:.2f}, "
+                  f"age MAE {figures['age_mae']:.2f} (shuffled {figures['age_mae_shuffled']:.2f})", flush=True)
     write_results(out, a.out)
     return 0
 

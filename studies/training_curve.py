@@ -107,6 +107,7 @@ def other_shape(autoencoder: Path | None, unet: str | None, shipped):
     variant's autoencoder and/or a UNet shape ``widths/blocks``."""
     from phenoface import modelio
     from phenoface.model.components import build_autoencoder, size_config, unet_config
+    from phenoface.model.patch import is_patch
     from phenoface.model.variants import unet_shape
 
     cfg = size_config("quick")
@@ -118,8 +119,10 @@ def other_shape(autoencoder: Path | None, unet: str | None, shipped):
         vae = build_autoencoder(vae_cfg)
         vae.load_state_dict(tensors)
         vae.eval()
-    cfg["autoencoder"].update(block_out_channels=vae_cfg["block_out_channels"], latent_channels=vae_cfg["latent_channels"],
-                              norm_num_groups=vae_cfg["norm_num_groups"])
+    # the size config of that latent: the patching's own entry, or the KL autoencoder's shape
+    cfg["autoencoder"] = dict(vae_cfg) if is_patch(vae_cfg) else {
+        "block_out_channels": vae_cfg["block_out_channels"], "latent_channels": vae_cfg["latent_channels"],
+        "norm_num_groups": vae_cfg["norm_num_groups"], "layers_per_block": vae_cfg["layers_per_block"]}
     if unet:
         try:
             cfg = unet_shape(cfg, unet)

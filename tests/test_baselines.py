@@ -72,9 +72,12 @@ def test_train_ship_install_and_generate(method, generator, cohort, tmp_path):
         generate(model, disease=d, terms={"HP:0000316": 1.0}, n=1, steps=2)
     with pytest.raises(KeyError, match="unknown disease"):
         generate(model, disease="OMIM:000000", n=1, steps=2)
-    shipped = ship_baseline(tmp_path / "m", method, tmp_path / "ship")
-    assert not (shipped / "autoencoder.safetensors").exists()  # not stored twice
-    install_baseline(method, tmp_path / "inst", source=shipped, autoencoder=generator)
+    shipped = ship_baseline(tmp_path / "m", method, tmp_path / "ship" / method)
+    assert not (shipped / "autoencoder.safetensors").exists()  # once for both methods, beside them
+    assert (shipped.parent / "autoencoder" / "autoencoder.safetensors").is_file()
+    install_baseline(method, tmp_path / "inst", source=shipped)  # the autoencoder it was trained in, not the generator's
+    for k, v in load_model(tmp_path / "inst").vae.state_dict().items():
+        torch.testing.assert_close(v.float(), gen.vae.state_dict()[k].float())
     c = generate(load_model(tmp_path / "inst"), disease=d, n=2, seed=0, steps=3)
     assert np.abs(c.astype(int) - a.astype(int)).mean() < 3  # fp16 storage: nearly the same faces
 

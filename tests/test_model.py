@@ -189,6 +189,26 @@ def test_fp16_copy_loads_and_predicts_close(trained, tmp_path):
     assert torch.allclose(pa, pb, atol=1e-2) and not torch.equal(pa, pb)
 
 
+def test_int8_unet_copy_is_smaller_and_predicts_close(trained, tmp_path):
+    from phenoface.model.store import SCALE, convert, dequantize, quantize
+
+    convert(trained / "model", tmp_path / "half")
+    convert(trained / "model", tmp_path / "int8", int8=("unet",))
+    unet_bytes = lambda f: (f / "unet.safetensors").stat().st_size  # noqa: E731
+    assert unet_bytes(tmp_path / "int8") < 0.7 * unet_bytes(tmp_path / "half")
+    a, b = load_model(trained / "model"), load_model(tmp_path / "int8")
+    x = torch.randn(2, a.unet.config.in_channels, a.unet.config.sample_size, a.unet.config.sample_size)
+    kw = unet_kwargs(a.encoder, golden_conditions(a, 2))
+    pa, pb = a.unet(x, 10, **kw).sample, b.unet(x, 10, **kw).sample
+    assert (pa - pb).abs().max() < 0.05 * pa.abs().max() and not torch.equal(pa, pb)
+    # per output channel: a channel of small weights keeps its precision beside one of large weights
+    w = torch.cat([torch.full((1, 600), 1e-3), torch.full((1, 600), 10.0)]) * torch.linspace(-1, 1, 600)
+    q = quantize({"w": w, "bias": torch.ones(2)})
+    assert q["w"].dtype == torch.int8 and q["bias"].dtype == torch.float16 and ("w" + SCALE) in q
+    torch.testing.assert_close(dequantize(q)["w"], w, rtol=0.01, atol=1e-5)
+    assert dequantize({"w": w}) == {"w": w}  # a record without scales passes through
+
+
 def test_sample_grid_callback_draws_from_the_ema(trained, tmp_path):
     from phenoface.conditioning import term_text_embeddings
     from phenoface.sampling.callbacks import SampleGrid

@@ -172,13 +172,15 @@ PARAMS: tuple[Param, ...] = (
     _p("SLIDES", "bool", "also render notebook 08 as reveal.js slides (served locally, no CDN)", ("08",)),
     _p("TRAIN_MODEL", "bool", "train the generator here (hours on 2 CPU cores); false installs the shipped checkpoint",
        ("05",)),
-    _p("MODEL_SIZE", "choice", "generator size (autoencoder + UNet widths)", ("05",), choices=("quick", "tiny")),
+    _p("MODEL_SIZE", "choice", "generator size: quick (f = 4 autoencoder, ~6 M-parameter UNet) | pixel (the same UNet in pixel "
+       "space, 4 x 4 patches; train with PREDICTION: v_prediction) | tiny (tests)", ("05",),
+       choices=("quick", "pixel", "tiny")),
     _p("SD_MODEL_PATH", "path", "a local Stable Diffusion 1.5 / 2.x folder (diffusers layout, safetensors): "
        "TRAIN_MODEL fine-tunes LoRA + the condition tokens on it; empty: the small model", ("05",), must_exist=True),
     _p("LORA_RANK", "int", "LoRA rank on the UNet's attention projections (SD_MODEL_PATH)", ("05",), low=1, high=1024),
-    _p("AE_STEPS", "int", "autoencoder training steps (TRAIN_MODEL)", ("05",), low=1, high=10_000_000),
+    _p("AE_STEPS", "int", "autoencoder training steps (TRAIN_MODEL; the pixel size trains none)", ("05",), low=1, high=10_000_000),
     _p("AUTOENCODER", "choice", "TRAIN_MODEL: train the autoencoder, or reuse the shipped quick generator's "
-       "(its ceiling is measured in notebook 05)", ("05",), choices=("train", "shipped")),
+       "(its ceiling is measured in notebook 05; the pixel size has none)", ("05",), choices=("train", "shipped")),
     _p("INDEPENDENT_N", "int", "TRAIN_MODEL: renders of new people whose terms vary independently, added to the "
        "UNet's data with the disease unknown (decorrelates terms from diseases)", ("05",), low=0, high=10_000_000),
     _p("UNET_STEPS", "int", "UNet training steps (TRAIN_MODEL; the baselines' budget too)", ("01", "05"), low=1,

@@ -1,7 +1,7 @@
 """The one command that makes the checkpoints shipped in ``lib/phenoface/assets`` for the quick profile::
 
     python -m phenoface.ship generator            # notebook 05 with TRAIN_MODEL: true on the quick profile, then
-                                                  # fp16 into assets/generator_quick (hours on 2 CPU cores)
+                                                  # into assets/generator_quick (hours on 2 CPU cores)
     python -m phenoface.ship baselines            # class and prompt (notebook 01 installs them), CPU hours
     python -m phenoface.ship baselines --method class
     python -m phenoface.ship instrument           # the packaged pixel instrument, about 36 min on 2 cores
@@ -9,14 +9,15 @@
 
 ``generator`` runs notebooks 00-04 first when their artifacts are missing (the runner skips unchanged steps),
 trains through notebook 05 (so the executed notebook in ``reports/`` shows the whole training), keeps EMA or
-the last online weights by validation denoising loss, and copies ``<DATA_DIR>/model`` with fp16 tensors and
-its golden outputs. A killed run resumes from its Lightning checkpoints in ``<DATA_DIR>/model_training`` when
+the last online weights by validation denoising loss, and copies ``<DATA_DIR>/model`` (the UNet's weights in
+int8, other tensors fp16: :data:`phenoface.model.store.SHIPPED_INT8`) and its golden outputs. A killed run resumes from its Lightning checkpoints in ``<DATA_DIR>/model_training`` when
 started again with the same parameters.
 
 ``baselines``: for each method, train on the quick train split with the main model's step budget, batch and
 learning rate (``UNET_STEPS``, ``GEN_BATCH``, ``GEN_LR``) and its zero-shot diseases left out, in the latent of
 the shipped generator's autoencoder; keep EMA or online weights by validation denoising loss (as the main
-model); copy fp16 to ``assets/baselines_quick/<method>``. A killed run resumes from its checkpoints.
+model); copy them as the generator is copied to ``assets/baselines_quick/<method>``, the autoencoder to
+``assets/baselines_quick/autoencoder``. A killed run resumes from its checkpoints.
 
 ``instrument``: render the independent-term training set, train with the recipe
 (:data:`phenoface.phenotypes.packaged.RECIPE`, each field an option) and save it with its card; rebuild it after
@@ -45,7 +46,7 @@ from .config import repo_root, resolve
 from .llm import packaged as llm_replies
 from .model.golden import write_golden
 from .model.pipeline import SHIPPED, choose_weights
-from .model.store import convert
+from .model.store import SHIPPED_INT8, convert
 from .params import load_params
 from .phenotypes.packaged import FOLDER, RECIPE, build
 
@@ -91,8 +92,8 @@ def ship_generator(a) -> int:
     # EMA or the last online weights, whichever denoises validation faces better (recorded in the card)
     chosen = choose_weights(data_dir / "model", data_dir / "model_training", data_dir, seed=int(params["SEED"]))
     print(f"weights: {chosen['chosen']} (validation denoising loss {chosen['losses']})")
-    convert(data_dir / "model", a.out)
-    write_golden(a.out)  # on the fp16 weights as shipped: what an install must reproduce
+    convert(data_dir / "model", a.out, int8=SHIPPED_INT8)
+    write_golden(a.out)  # on the weights as shipped: what an install must reproduce
     print(f"shipped: {a.out}")
     return 0
 
@@ -139,7 +140,7 @@ def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="what", required=True, metavar="{generator,baselines,instrument,replies}")
 
-    g = sub.add_parser("generator", help="notebook 05 with TRAIN_MODEL: true, then fp16 into assets/generator_quick")
+    g = sub.add_parser("generator", help="notebook 05 with TRAIN_MODEL: true, then into assets/generator_quick")
     g.add_argument("--profile", default="quick")
     g.add_argument("--timeout", type=int, default=6 * 3600, help="per-cell timeout of notebook 05, seconds")
     g.add_argument("--out", type=Path, default=SHIPPED)

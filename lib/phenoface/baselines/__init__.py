@@ -37,15 +37,17 @@ from ..model.data import DiseaseTable, condition_arrays
 from ..model.golden import FILE, check_golden, write_golden
 from ..model.loading import load_model
 from ..model.pipeline import SHIPPED, fit_unet
-from ..model.store import check_fingerprint, convert, fingerprint, save_model
+from ..model.store import SHIPPED_INT8, check_fingerprint, convert, fingerprint, save_model
 from ..model.train import hardware
 
 METHODS = ("class", "prompt")
 SHIPPED_BASELINES = SHIPPED.parent / "baselines_quick"
 PROMPT = "a face of a person with {name}"
 UNAFFECTED_PROMPT = "a face of an unaffected person"
-# What a baseline's model folder holds of its own; the autoencoder is the generator's (shared, not shipped twice)
+# What a baseline's model folder holds of its own; the autoencoder it was trained in is shipped once for both
+# (``<shipped baselines>/autoencoder``), as it may no longer be the generator's
 OWN_FILES = ("unet.safetensors", "unet.json", "conditioning.safetensors", "conditioning.json", "card.json", "golden.json")
+AUTOENCODER_FILES = ("autoencoder.safetensors", "autoencoder.json")
 
 
 def _check_method(method: str) -> None:
@@ -116,13 +118,18 @@ def train_baseline(method: str, images: np.ndarray, table, out, work, autoencode
 
 
 def ship_baseline(model_dir, method: str, target: Path | None = None) -> Path:
-    """Copy a trained baseline's own files (fp16) to the package (``assets/baselines_quick/<method>``); the
-    autoencoder stays the generator's."""
+    """Copy a trained baseline's own files (fp16, the UNet's weights int8) to the package (``assets/baselines_quick/<method>``) and the
+    autoencoder it was trained in beside them (``../autoencoder``, shared by the methods)."""
     _check_method(method)
     target = convert(model_dir, Path(target or SHIPPED_BASELINES / method), parts=("unet", "conditioning"),
-                     extras=("card.json",))
+                     extras=("card.json",), int8=SHIPPED_INT8)
+    shared = target.parent / "autoencoder"
+    shared.mkdir(parents=True, exist_ok=True)
+    for name in AUTOENCODER_FILES:
+        with atomic_path(shared / name) as tmp:
+            shutil.copyfile(Path(model_dir) / name, tmp)
     with tempfile.TemporaryDirectory() as tmp:  # the golden outputs of the fp16 weights, as an install reads them
-        for f in [target / n for n in OWN_FILES] + [Path(model_dir) / n for n in ("autoencoder.safetensors", "autoencoder.json")]:
+        for f in [target / n for n in OWN_FILES] + [shared / n for n in AUTOENCODER_FILES]:
             if f.is_file():
                 shutil.copyfile(f, Path(tmp) / f.name)
         write_golden(tmp)
@@ -131,11 +138,13 @@ def ship_baseline(model_dir, method: str, target: Path | None = None) -> Path:
     return target
 
 
-def install_baseline(method: str, out, source: Path | None = None, autoencoder: Path = SHIPPED) -> dict:
-    """The shipped quick baseline ``method`` into ``out``, with the generator's autoencoder beside it;
-    refused (naming the command that remakes it) when its fingerprint does not match this code."""
+def install_baseline(method: str, out, source: Path | None = None, autoencoder: Path | None = None) -> dict:
+    """The shipped quick baseline ``method`` into ``out``, with the autoencoder it was trained in beside it
+    (``autoencoder``: a folder holding it; default the shipped baselines' ``autoencoder`` folder); refused
+    (naming the command that remakes it) when its fingerprint does not match this code."""
     _check_method(method)
     source = Path(source or SHIPPED_BASELINES / method)
+    autoencoder = Path(autoencoder or source.parent / "autoencoder")
     card_path = source / "card.json"
     if not card_path.is_file():
         raise FileNotFoundError(f"No shipped {method} baseline in {source}: run notebook 01_baselines with "
@@ -144,7 +153,7 @@ def install_baseline(method: str, out, source: Path | None = None, autoencoder: 
     check_fingerprint(card, source)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    files = [source / f for f in OWN_FILES] + [Path(autoencoder) / f for f in ("autoencoder.safetensors", "autoencoder.json")]
+    files = [source / f for f in OWN_FILES] + [autoencoder / f for f in AUTOENCODER_FILES]
     for f in files:
         if f.is_file():
             with atomic_path(out / f.name) as tmp:

@@ -64,7 +64,7 @@ def check_images(model, images) -> np.ndarray:
 @torch.no_grad()
 def encode(model, images: np.ndarray) -> torch.Tensor:
     """uint8 faces -> the model's scaled latents (the autoencoder's posterior mean)."""
-    x = to_model_range(torch.as_tensor(images)).to(next(model.vae.parameters()).device)
+    x = to_model_range(torch.as_tensor(images)).to(next(model.unet.parameters()).device)
     return model.vae.encode(x).latent_dist.mode() * model.latent_scale
 
 

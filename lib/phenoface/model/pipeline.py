@@ -32,12 +32,13 @@ from ..labels import UNAFFECTED
 from ..phenotypes import measure_images
 from ..profiles import load_profiles
 from .autoencoder import AutoencoderModule
-from .components import autoencoder_config, n_params, size_config, unet_config
+from .components import autoencoder_config, build_autoencoder, n_params, size_config, unet_config
 from .data import (DiseaseTable, FaceDataModule, concat_conditions, condition_arrays, profile_rows,
                    tags_from_measurements, unknown_disease_arrays)
 from .diffusion import DiffusionModule
 from .golden import check_golden
 from .loading import load_model
+from .patch import is_patch
 from .quality import denoising_losses
 from .store import KIND, REBUILD, check_fingerprint, fingerprint, save_model
 from .train import encode_all, fit, hardware, latent_scale, load_training_state, read_log, thin_log
@@ -150,7 +151,8 @@ def train_generator(ts: TrainingSet, out, work, size: str = "quick", image_size:
                     autoencoder_from=None) -> dict:
     """Train the autoencoder, then the UNet in its latent (both resumable from ``work``); write the model
     folder ``out`` with its card. Returns the card. ``autoencoder_from`` (a model folder) reuses that model's
-    autoencoder instead of training one (its configuration too)."""
+    autoencoder instead of training one (its configuration too); a size that patches pixels (:mod:`.patch`)
+    has no autoencoder to train or reuse."""
     work = Path(work)
     cfg = size_config(size)
     vae_cfg, unet_cfg = autoencoder_config(cfg, image_size), unet_config(cfg, image_size)
@@ -159,7 +161,10 @@ def train_generator(ts: TrainingSet, out, work, size: str = "quick", image_size:
     kw = dict(devices=devices, num_nodes=num_nodes, strategy=strategy, precision=precision, progress=progress, every=every)
     torch.manual_seed(seed)
     t0 = time.perf_counter()
-    if autoencoder_from:
+    if is_patch(vae_cfg):  # pixel space: nothing to train or reuse
+        vae, ae_log = build_autoencoder(vae_cfg), {}
+        r_ae = {"kind": "patch", "patch_size": vae_cfg["patch_size"], "steps": 0, "seconds": 0.0}
+    elif autoencoder_from:
         source = load_model(autoencoder_from, check=False)
         vae_cfg, vae = source.configs["autoencoder"], source.vae
         r_ae = {**source.card.get("autoencoder", {}), "reused_from": str(autoencoder_from)}

@@ -180,8 +180,45 @@ def _no_model(folder: Path) -> FileNotFoundError:
 
 
 def _cast(tensors: dict, dtype) -> dict:
+    tensors = dequantize(tensors)
     return {k: torch.as_tensor(v).to(dtype) if torch.as_tensor(v).is_floating_point() else torch.as_tensor(v)
             for k, v in tensors.items()}
+
+
+# the parts a shipped checkpoint stores in int8 (the rest fp16): keeps the three shipped models under 30 MB
+SHIPPED_INT8 = ("unet",)
+SCALE = "::scale"  # the per-output-channel scale of an int8 weight is stored as "<name>::scale"
+
+
+def quantize(tensors: dict, min_size: int = 1024) -> dict:
+    """Weight-only int8 with one symmetric scale per output channel (dim 0) for the floating tensors of at least
+    two dimensions and ``min_size`` values (convolution and linear weights); the rest are kept as fp16. Halves
+    an fp16 checkpoint; :func:`dequantize` reads it back, and the golden check runs on what it reads."""
+    out = {}
+    for k, v in tensors.items():
+        v = torch.as_tensor(v)
+        if v.is_floating_point() and v.ndim >= 2 and v.numel() >= min_size:
+            w = v.float().reshape(v.shape[0], -1)
+            scale = (w.abs().amax(dim=1) / 127.0).clamp_min(1e-12)
+            out[k] = torch.round(w / scale[:, None]).clamp(-127, 127).to(torch.int8).reshape(v.shape)
+            out[k + SCALE] = scale.to(torch.float32)
+        else:
+            out[k] = v.to(torch.float16) if v.is_floating_point() else v
+    return out
+
+
+def dequantize(tensors: dict) -> dict:
+    """The float tensors of a :func:`quantize` record (any other record passes through unchanged)."""
+    if not any(k.endswith(SCALE) for k in tensors):
+        return tensors
+    out = {}
+    for k, v in tensors.items():
+        if k.endswith(SCALE):
+            continue
+        scale = tensors.get(k + SCALE)
+        v = torch.as_tensor(v)
+        out[k] = v.float() * torch.as_tensor(scale).float().reshape(-1, *([1] * (v.ndim - 1))) if scale is not None else v
+    return out
 
 
 def load_conditioning(folder, width: int, dtype=torch.float32):
@@ -198,17 +235,19 @@ def load_conditioning(folder, width: int, dtype=torch.float32):
 
 
 def convert(source, target, dtype=torch.float16, parts=("autoencoder", "unet", "conditioning"),
-            extras=("card.json", "training_samples.png", "golden.json")) -> Path:
+            extras=("card.json", "training_samples.png", "golden.json"), int8=()) -> Path:
     """Copy a model folder's ``parts`` (and ``extras`` files) with floating-point tensors stored as ``dtype`` (the
-    shipped checkpoints are fp16: half the size; :func:`~phenoface.model.load_model` casts back to float32).
-    Cards and the fingerprint are kept."""
+    shipped checkpoints are fp16: half the size; :func:`~phenoface.model.load_model` casts back to float32), and
+    the parts named in ``int8`` with their weights in int8 (:func:`quantize`: half again). Cards and the
+    fingerprint are kept."""
     source, target = Path(source), Path(target)
     target.mkdir(parents=True, exist_ok=True)
     for name in parts:
         tensors, config = modelio.load_model(source / f"{name}.safetensors", kind=f"{KIND}/{name}", rebuild=REBUILD)
-        modelio.save_model(target / f"{name}.safetensors",
-                           {k: v.to(dtype) if v.is_floating_point() else v for k, v in tensors.items()}, config,
-                           kind=f"{KIND}/{name}")
+        tensors = dequantize(tensors)
+        stored = quantize(tensors) if name in int8 else {k: v.to(dtype) if v.is_floating_point() else v
+                                                          for k, v in tensors.items()}
+        modelio.save_model(target / f"{name}.safetensors", stored, config, kind=f"{KIND}/{name}")
     for extra in extras:
         if (source / extra).is_file():
             with atomic_path(target / extra) as tmp:

@@ -29,9 +29,10 @@ from ..conditioning import term_text_embeddings
 from ..config import write_json
 from ..pixels import to_model_range
 from .autoencoder import AutoencoderModule
-from .components import autoencoder_config, size_config, unet_config
+from .components import autoencoder_config, build_autoencoder, size_config, unet_config
 from .data import DiseaseTable, FaceDataModule, condition_arrays
 from .diffusion import DiffusionModule
+from .patch import is_patch
 from .store import save_model
 
 
@@ -206,22 +207,29 @@ def main(argv=None) -> int:
     ap.add_argument("--strategy", default="auto")
     ap.add_argument("--accelerator", default="cpu")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--patch", type=int, default=0, help="diffuse in pixel space patched N x N (no autoencoder to train)")
     a = ap.parse_args(argv)
     devices = int(a.devices) if a.devices.isdigit() else a.devices
     torch.manual_seed(a.seed)
     images, cond, diseases = synthetic_training_set(a.faces, a.image_size, a.seed)
     cfg = size_config(a.size)
+    if a.patch:
+        cfg["autoencoder"] = {"kind": "patch", "patch_size": a.patch}
     vae_cfg, unet_cfg = autoencoder_config(cfg, a.image_size), unet_config(cfg, a.image_size)
     kw = dict(devices=devices, num_nodes=a.num_nodes, strategy=a.strategy, accelerator=a.accelerator, progress=False,
               every=max(1, a.ae_steps // 2))
     base = {"size": a.size, "image_size": a.image_size, "faces": a.faces, "seed": a.seed, "batch_size": a.batch_size}
-    ae = AutoencoderModule(vae_cfg, total_steps=a.ae_steps)
-    data = FaceDataModule(images, cond, key="image", batch_size=a.batch_size, seed=a.seed)
-    r_ae = fit(ae, data, a.out / "autoencoder", {**base, "part": "autoencoder"}, a.ae_steps, **kw)
-    lat = encode_all(ae.vae.eval(), images)
+    if is_patch(vae_cfg):
+        vae, r_ae = build_autoencoder(vae_cfg), {"kind": "patch", "steps": 0, "seconds": 0.0}
+    else:
+        ae = AutoencoderModule(vae_cfg, total_steps=a.ae_steps)
+        data = FaceDataModule(images, cond, key="image", batch_size=a.batch_size, seed=a.seed)
+        r_ae = fit(ae, data, a.out / "autoencoder", {**base, "part": "autoencoder"}, a.ae_steps, **kw)
+        vae = ae.vae
+    lat = encode_all(vae.eval(), images)
     dm = DiffusionModule(vae_cfg, unet_cfg, diseases.kg_dim, term_text_embeddings(), latent_scale=latent_scale(lat),
                          total_steps=a.unet_steps, warmup=2)
-    dm.vae.load_state_dict(ae.vae.state_dict())
+    dm.vae.load_state_dict(vae.state_dict())
     data = FaceDataModule(lat * dm.hparams.latent_scale, cond, key="latent", batch_size=a.batch_size, seed=a.seed)
     r_unet = fit(dm, data, a.out / "unet", {**base, "part": "unet"}, a.unet_steps,
                  **{**kw, "every": max(1, a.unet_steps // 2)})
