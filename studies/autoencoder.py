@@ -157,7 +157,8 @@ def main(argv=None) -> int:
     if "term_pearson" not in results.get("shipped", {}):
         ae = shipped.configs["autoencoder"]
         prior = results.get("shipped", {})
-        results["shipped"] = {"widths": ae.get("block_out_channels", []), "latent_channels": latent_channels({"autoencoder": ae}),
+        results["shipped"] = {"widths": ae.get("block_out_channels", []),
+                              "latent_channels": latent_channels({"autoencoder": ae}),
                               "f": latent_factor({"autoencoder": ae}), "steps": card["autoencoder"].get("steps", 0),
                               "train_seconds": card["autoencoder"].get("seconds", 0.0), "parameters": n_params(shipped.vae),
                               "unet_step_seconds": prior.get("unet_step_seconds")

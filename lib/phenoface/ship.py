@@ -10,8 +10,9 @@
 ``generator`` runs notebooks 00-04 first when their artifacts are missing (the runner skips unchanged steps),
 trains through notebook 05 (so the executed notebook in ``reports/`` shows the whole training), keeps EMA or
 the last online weights by validation denoising loss, and copies ``<DATA_DIR>/model`` (the UNet's weights in
-int8, other tensors fp16: :data:`phenoface.model.store.SHIPPED_INT8`) and its golden outputs. A killed run resumes from its Lightning checkpoints in ``<DATA_DIR>/model_training`` when
-started again with the same parameters.
+int8, other tensors fp16: :data:`phenoface.model.store.SHIPPED_INT8`) and its golden outputs. A killed run
+resumes from its Lightning checkpoints in ``<DATA_DIR>/model_training`` when started again with the same
+parameters.
 
 ``baselines``: for each method, train on the quick train split with the main model's step budget, batch and
 learning rate (``UNET_STEPS``, ``GEN_BATCH``, ``GEN_LR``) and its zero-shot diseases left out, in the latent of

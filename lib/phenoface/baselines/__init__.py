@@ -118,8 +118,9 @@ def train_baseline(method: str, images: np.ndarray, table, out, work, autoencode
 
 
 def ship_baseline(model_dir, method: str, target: Path | None = None) -> Path:
-    """Copy a trained baseline's own files (fp16, the UNet's weights int8) to the package (``assets/baselines_quick/<method>``) and the
-    autoencoder it was trained in beside them (``../autoencoder``, shared by the methods)."""
+    """Copy a trained baseline's own files (fp16, the UNet's weights int8) to the package
+    (``assets/baselines_quick/<method>``) and the autoencoder it was trained in beside them (``../autoencoder``,
+    shared by the methods)."""
     _check_method(method)
     target = convert(model_dir, Path(target or SHIPPED_BASELINES / method), parts=("unet", "conditioning"),
                      extras=("card.json",), int8=SHIPPED_INT8)
@@ -128,7 +129,7 @@ def ship_baseline(model_dir, method: str, target: Path | None = None) -> Path:
     for name in AUTOENCODER_FILES:
         with atomic_path(shared / name) as tmp:
             shutil.copyfile(Path(model_dir) / name, tmp)
-    with tempfile.TemporaryDirectory() as tmp:  # the golden outputs of the fp16 weights, as an install reads them
+    with tempfile.TemporaryDirectory() as tmp:  # the golden outputs of the weights as an install reads them
         for f in [target / n for n in OWN_FILES] + [shared / n for n in AUTOENCODER_FILES]:
             if f.is_file():
                 shutil.copyfile(f, Path(tmp) / f.name)

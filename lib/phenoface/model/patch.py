@@ -33,9 +33,6 @@ class _Exact:
     def sample(self, generator=None) -> torch.Tensor:
         return self.z
 
-    def kl(self) -> torch.Tensor:
-        return self.z.new_zeros(self.z.shape[0])
-
 
 class PatchAutoencoder(torch.nn.Module):
     """Space-to-depth with factor ``patch_size``: (N, 3, H, W) <-> (N, 3 p², H / p, W / p), lossless."""
@@ -50,8 +47,6 @@ class PatchAutoencoder(torch.nn.Module):
                                       latent_channels=in_channels * patch_size ** 2, sample_size=sample_size)
         self.down = torch.nn.PixelUnshuffle(patch_size)
         self.up = torch.nn.PixelShuffle(patch_size)
-        # no parameters; a buffer tells callers the device and dtype, as a trained autoencoder's weights would
-        self.register_buffer("anchor", torch.zeros(()), persistent=False)
 
     def encode(self, x: torch.Tensor, return_dict: bool = True):
         if x.shape[-1] % self.config.patch_size or x.shape[-2] % self.config.patch_size:

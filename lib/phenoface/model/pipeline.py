@@ -32,7 +32,7 @@ from ..labels import UNAFFECTED
 from ..phenotypes import measure_images
 from ..profiles import load_profiles
 from .autoencoder import AutoencoderModule
-from .components import autoencoder_config, build_autoencoder, n_params, size_config, unet_config
+from .components import autoencoder_config, n_params, size_config, unet_config
 from .data import (DiseaseTable, FaceDataModule, concat_conditions, condition_arrays, profile_rows,
                    tags_from_measurements, unknown_disease_arrays)
 from .diffusion import DiffusionModule
@@ -41,7 +41,7 @@ from .loading import load_model
 from .patch import is_patch
 from .quality import denoising_losses
 from .store import KIND, REBUILD, check_fingerprint, fingerprint, save_model
-from .train import encode_all, fit, hardware, latent_scale, load_training_state, read_log, thin_log
+from .train import encode_all, fit, hardware, latent_scale, load_training_state, patch_autoencoder, read_log, thin_log
 
 SHIPPED = Path(__file__).resolve().parents[1] / "assets" / "generator_quick"
 TAGS = ("measured", "true")
@@ -162,8 +162,7 @@ def train_generator(ts: TrainingSet, out, work, size: str = "quick", image_size:
     torch.manual_seed(seed)
     t0 = time.perf_counter()
     if is_patch(vae_cfg):  # pixel space: nothing to train or reuse
-        vae, ae_log = build_autoencoder(vae_cfg), {}
-        r_ae = {"kind": "patch", "patch_size": vae_cfg["patch_size"], "steps": 0, "seconds": 0.0}
+        (vae, r_ae), ae_log = patch_autoencoder(vae_cfg), {}
     elif autoencoder_from:
         source = load_model(autoencoder_from, check=False)
         vae_cfg, vae = source.configs["autoencoder"], source.vae

@@ -182,6 +182,11 @@ def thin_log(log: dict, keep: int = 400) -> dict:
     return {k: [None if (isinstance(v[i], float) and v[i] != v[i]) else v[i] for i in idx] for k, v in log.items()}
 
 
+def patch_autoencoder(vae_cfg: dict):
+    """(the pixel patching of ``vae_cfg``, its training report): in pixel space there is nothing to train."""
+    return build_autoencoder(vae_cfg), {"kind": "patch", "patch_size": vae_cfg["patch_size"], "steps": 0, "seconds": 0.0}
+
+
 def synthetic_training_set(n: int, size: int, seed: int):
     """A tiny random cohort for the CLI smoke / DDP test (renders, disease table from random embeddings)."""
     c = Cohort.generate(n=n, seed=seed, size=size)
@@ -220,7 +225,7 @@ def main(argv=None) -> int:
               every=max(1, a.ae_steps // 2))
     base = {"size": a.size, "image_size": a.image_size, "faces": a.faces, "seed": a.seed, "batch_size": a.batch_size}
     if is_patch(vae_cfg):
-        vae, r_ae = build_autoencoder(vae_cfg), {"kind": "patch", "steps": 0, "seconds": 0.0}
+        vae, r_ae = patch_autoencoder(vae_cfg)
     else:
         ae = AutoencoderModule(vae_cfg, total_steps=a.ae_steps)
         data = FaceDataModule(images, cond, key="image", batch_size=a.batch_size, seed=a.seed)
